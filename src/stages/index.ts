@@ -1,0 +1,7 @@
+/**
+ * The stage registry. Adding a stage = one file in src/stages and one line here.
+ */
+import type { Stage } from "../runtime/stage.ts"
+
+export const stages: ReadonlyArray<Stage> = [
+]
