@@ -1,0 +1,52 @@
+/**
+ * The label vocabularies of the three data sets, in a fixed order (the order of the reference's label embedding files,
+ * alphabetical for MTG and CAL500, GEMS order for Emotify). Downstream arrays of scores are indexed in this order.
+ */
+
+export const MTG_LABELS: ReadonlyArray<string> = [
+  "action", "adventure", "advertising", "background", "ballad", "calm", "children", "christmas", "commercial", "cool",
+  "corporate", "dark", "deep", "documentary", "drama", "dramatic", "dream", "emotional", "energetic", "epic", "fast",
+  "film", "fun", "funny", "game", "groovy", "happy", "heavy", "holiday", "hopeful", "inspiring", "love", "meditative",
+  "melancholic", "melodic", "motivational", "movie", "nature", "party", "positive", "powerful", "relaxing", "retro",
+  "romantic", "sad", "sexy", "slow", "soft", "soundscape", "space", "sport", "summer", "trailer", "travel", "upbeat",
+  "uplifting",
+]
+
+export const CAL500_LABELS: ReadonlyArray<string> = [
+  "angry, aggressive", "arousing, awakening", "bizarre, weird", "calming, soothing", "carefree, lighthearted",
+  "cheerful, festive", "emotional, passionate", "exciting, thrilling", "happy", "light, playful", "loving, romantic",
+  "pleasant, comfortable", "positive, optimistic", "powerful, strong", "sad", "tender, soft", "touching, loving",
+]
+
+export const EMOTIFY_LABELS: ReadonlyArray<string> = [
+  "amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness",
+]
+
+/** Emotify's genre folders, in the order of its track ids (1-100 classical, 101-200 rock, 201-300 electronic, 301-400 pop). */
+export const EMOTIFY_GENRES: ReadonlyArray<string> = ["classical", "rock", "electronic", "pop"]
+
+export const VOCABULARIES = {
+  mtg: MTG_LABELS,
+  cal500: CAL500_LABELS,
+  emotify: EMOTIFY_LABELS,
+} as const satisfies Record<string, ReadonlyArray<string>>
+
+export type VocabularyName = keyof typeof VOCABULARIES
+
+/**
+ * CAL500's vocab.txt writes emotion words as `Emotion-Angry_/_Aggressive`; the reference labels are `angry, aggressive`.
+ * Returns undefined for non-emotion entries (instruments, genres, `NOT-Emotion-...`).
+ */
+export const cal500LabelOfVocabEntry = (entry: string): string | undefined => {
+  const m = /^Emotion-(.+)$/.exec(entry.trim())
+  if (m === null) return undefined
+  return m[1].split("_/_").map((w) => w.replace(/_/g, " ").trim().toLowerCase()).join(", ")
+}
+
+/** The vocab.txt entry for a CAL500 label (inverse of cal500LabelOfVocabEntry; used by the demo data writer). */
+export const cal500VocabEntryOfLabel = (label: string): string =>
+  "Emotion-" +
+  label
+    .split(", ")
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join("_/_")
