@@ -1,0 +1,76 @@
+/**
+ * A seeded PRNG (sfc32), so training is reproducible bit for bit. Independent streams (weight init, shuffling,
+ * dropout, target sampling) are derived from the seed and a stream name, so changing how one stream is consumed
+ * does not shift the others.
+ */
+export class Rng {
+  private a: number
+  private b: number
+  private c: number
+  private d: number
+
+  constructor(seed: number, stream = "") {
+    // Mix seed and stream name into four words with a string hash (cyrb128).
+    const text = `${seed}:${stream}`
+    let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762
+    for (let i = 0; i < text.length; i++) {
+      const k = text.charCodeAt(i)
+      h1 = h2 ^ Math.imul(h1 ^ k, 597399067)
+      h2 = h3 ^ Math.imul(h2 ^ k, 2869860233)
+      h3 = h4 ^ Math.imul(h3 ^ k, 951274213)
+      h4 = h1 ^ Math.imul(h4 ^ k, 2716044179)
+    }
+    h1 = Math.imul(h3 ^ (h1 >>> 18), 597399067)
+    h2 = Math.imul(h4 ^ (h2 >>> 22), 2869860233)
+    h3 = Math.imul(h1 ^ (h3 >>> 17), 951274213)
+    h4 = Math.imul(h2 ^ (h4 >>> 19), 2716044179)
+    this.a = (h1 ^ h2 ^ h3 ^ h4) >>> 0
+    this.b = (h2 ^ h1) >>> 0
+    this.c = (h3 ^ h1) >>> 0
+    this.d = (h4 ^ h1) >>> 0
+    for (let i = 0; i < 12; i++) this.u32()
+  }
+
+  u32(): number {
+    const t = (((this.a + this.b) | 0) + this.d) | 0
+    this.d = (this.d + 1) | 0
+    this.a = this.b ^ (this.b >>> 9)
+    this.b = (this.c + (this.c << 3)) | 0
+    this.c = (this.c << 21) | (this.c >>> 11)
+    this.c = (this.c + t) | 0
+    return t >>> 0
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    return this.u32() / 4294967296
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+
+  /** Fisher-Yates shuffle in place. */
+  shuffle<T>(a: Array<T> | Int32Array): void {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1)
+      const t = a[i]
+      a[i] = a[j]
+      a[j] = t
+    }
+  }
+
+  /** `k` distinct items of `pool` (all of them when the pool is smaller), in random order. */
+  sample<T>(pool: ReadonlyArray<T>, k: number): Array<T> {
+    const copy = [...pool]
+    const n = Math.min(k, copy.length)
+    for (let i = 0; i < n; i++) {
+      const j = i + this.int(copy.length - i)
+      const t = copy[i]
+      copy[i] = copy[j]
+      copy[j] = t
+    }
+    return copy.slice(0, n)
+  }
+}
