@@ -1,0 +1,29 @@
+/** The cache as a service: the object store and the input-file hash state of one cache folder. */
+import { Context, Effect, Layer } from "effect"
+import * as path from "node:path"
+import { FileState } from "./file-state.ts"
+import { Store } from "./store.ts"
+
+export interface CacheService {
+  readonly store: Store
+  readonly files: FileState
+}
+
+export class Cache extends Context.Tag("mea/Cache")<Cache, CacheService>() {}
+
+/** The cache folder: `--cache DIR`, else $MEA_CACHE, else ./cache. */
+export const resolveCacheDir = (flag: string | undefined): string =>
+  path.resolve(flag ?? process.env.MEA_CACHE ?? "cache")
+
+/** Opens a cache folder; the file-hash state is saved when the scope closes, whatever happened in between. */
+export const cacheLayer = (dir: string): Layer.Layer<Cache> =>
+  Layer.scoped(
+    Cache,
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const store = new Store(dir)
+        return { store, files: new FileState(path.join(dir, "state", "files.json")) }
+      }),
+      (c) => Effect.sync(() => c.files.save()),
+    ),
+  )

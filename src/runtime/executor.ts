@@ -1,0 +1,279 @@
+/**
+ * Runs a graph: every node whose key has a valid cached output is skipped; the others run in parallel (at most `jobs`
+ * at a time), each under a per-key lock. A failed node stops only its dependents; everything finished stays cached.
+ */
+import { Deferred, Effect, Exit, Schema } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Cache, type CacheService } from "./cache.ts"
+import { CacheError, NodeFailed } from "./errors.ts"
+import type { Graph, GraphNode } from "./graph.ts"
+import { nodeComponents } from "./keys.ts"
+import { withLock } from "./lock.ts"
+import { Reporter, type NodeStatus } from "./reporter.ts"
+import type { Artifact, Progress, StageEnv } from "./stage.ts"
+import type { KeyComponents } from "./store.ts"
+
+export interface NodeResult {
+  readonly id: string
+  readonly stage: string
+  readonly status: NodeStatus
+  readonly key?: string
+  readonly output?: string
+  readonly ms: number
+  readonly error?: string
+  readonly warnings: ReadonlyArray<string>
+}
+
+export interface RunResult {
+  readonly nodes: ReadonlyArray<NodeResult>
+  readonly ms: number
+  readonly failed: ReadonlyArray<NodeFailed>
+}
+
+export interface RunOptions {
+  readonly jobs: number
+  /** Params of this run (recorded for gc and sweep). */
+  readonly params?: Readonly<Record<string, unknown>>
+  /** Restrict the run to these nodes and what they depend on. */
+  readonly targets?: ReadonlyArray<string>
+}
+
+const VALUE = "value.json"
+
+/** Reads a stored artifact's value through its producer's codec. */
+export const loadArtifact = (
+  cache: CacheService,
+  node: GraphNode,
+  hash: string,
+): Effect.Effect<Artifact<unknown>, CacheError> =>
+  Effect.gen(function* () {
+    const dir = cache.store.objectDir(hash)
+    const json = yield* Effect.try({
+      try: () => JSON.parse(fs.readFileSync(path.join(dir, VALUE), "utf8")) as unknown,
+      catch: (e) => new CacheError({ message: `cannot read the output of node '${node.id}' (${hash.slice(0, 12)}): ${String(e)}` }),
+    })
+    const value = yield* Schema.decodeUnknown(node.stage.output.schema)(json).pipe(
+      Effect.mapError(
+        (e) => new CacheError({ message: `stored output of '${node.id}' no longer matches codec '${node.stage.output.name}': ${e.message}` }),
+      ),
+    )
+    return { value, hash, dir, node: node.id, file: (name: string) => path.join(dir, name) }
+  })
+
+/** The cached output for a key, if it exists and passes the cheap check; a corrupt one is quarantined. */
+const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const record = cache.store.getKey(key)
+    if (record === undefined) return undefined
+    const check = cache.store.check(record.output, false)
+    if (check.ok) return record.output
+    yield* warn(`cached output ${record.output.slice(0, 12)} is corrupt (${check.problem}); rebuilding it`)
+    cache.store.quarantine(record.output)
+    cache.store.deleteKey(key)
+    return undefined
+  })
+
+const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
+  const keep = new Set<string>()
+  const visit = (id: string) => {
+    if (keep.has(id)) return
+    keep.add(id)
+    graph.byId.get(id)?.deps.forEach(visit)
+  }
+  targets.forEach(visit)
+  return keep
+}
+
+type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false }
+
+export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
+  Effect.gen(function* () {
+    const cache = yield* Cache
+    const reporter = yield* Reporter
+    const started = Date.now()
+    const pipelineFile = path.resolve(graph.pipeline.file)
+    const selected = options.targets === undefined ? undefined : closure(graph, options.targets)
+    const nodes = graph.nodes.filter((n) => selected === undefined || selected.has(n.id))
+    const done = new Map<string, Deferred.Deferred<Outcome>>()
+    for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
+    const outputs = new Map<string, string>()
+    const results = new Map<string, NodeResult>()
+    const failures: Array<NodeFailed> = []
+    const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
+
+    const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter> =>
+      Effect.gen(function* () {
+        const t0 = Date.now()
+        const warnings: Array<string> = []
+        const warn = (m: string) =>
+          Effect.zipRight(
+            Effect.sync(() => void warnings.push(m)),
+            reporter.warn(node.id, m),
+          )
+        const finish = (status: NodeStatus, extra: Partial<NodeResult> = {}) =>
+          Effect.gen(function* () {
+            const ms = Date.now() - t0
+            results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
+            yield* reporter.nodeEnd(node.id, status, ms, extra.error)
+          })
+        const fail = (message: string) =>
+          Effect.gen(function* () {
+            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message }))
+            yield* finish("failed", { error: message })
+            return { ok: false } as Outcome
+          })
+
+        const upstream = yield* Effect.forEach(node.deps, (d) => Deferred.await(done.get(d)!))
+        if (upstream.some((o) => !o.ok)) {
+          yield* finish("skipped", { error: "an upstream node failed" })
+          return { ok: false } as Outcome
+        }
+
+        const computed = yield* Effect.try({
+          try: () => nodeComponents(node, (id) => outputs.get(id), cache.files, cache.store),
+          catch: (e) => (e instanceof Error ? e.message : String(e)),
+        }).pipe(Effect.either)
+        if (computed._tag === "Left") return yield* fail(computed.left)
+        if (computed.right._tag === "Pending") return yield* fail(`internal: upstream ${computed.right.waitingOn.join(", ")} has no output`)
+        const { key, components } = computed.right
+
+        const remember = (output: string) =>
+          Effect.sync(() => {
+            outputs.set(node.id, output)
+            cache.store.putNode({ pipeline: pipelineFile, node: node.id, key, output, components, at: new Date().toISOString() })
+          })
+
+        const hit = yield* cachedOutput(cache, key, warn)
+        if (hit !== undefined) {
+          yield* remember(hit)
+          yield* finish("cached", { key, output: hit })
+          return { ok: true, output: hit } as Outcome
+        }
+
+        const computeUnderLock = withLock(
+          cache.store.locks,
+          key,
+          node.id,
+          (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+          Effect.gen(function* () {
+            // Another process may have finished it while we waited for the lock.
+            const again = yield* cachedOutput(cache, key, warn)
+            if (again !== undefined) return { status: "cached" as const, output: again }
+            const output = yield* execute(cache, graph, node, key, components, outputs, warn, options.jobs)
+            return { status: "ran" as const, output }
+          }),
+        )
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(computeUnderLock))
+        if (Exit.isFailure(exit)) {
+          const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+          const message =
+            failure !== undefined ? failure.message : Exit.isInterrupted(exit) ? "interrupted" : `crashed: ${String(exit.cause)}`
+          if (Exit.isInterrupted(exit)) return yield* Effect.interrupt
+          return yield* fail(message)
+        }
+        yield* remember(exit.value.output)
+        yield* finish(exit.value.status, { key, output: exit.value.output })
+        return { ok: true, output: exit.value.output } as Outcome
+      }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
+
+    yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
+    yield* reporter.close
+    const ordered = nodes.map((n) => results.get(n.id)!).filter((r) => r !== undefined)
+    const ms = Date.now() - started
+    yield* Effect.sync(() =>
+      cache.store.putRun({
+        pipeline: pipelineFile,
+        params: options.params ?? graph.pipeline.params,
+        at: new Date().toISOString(),
+        nodes: ordered.flatMap((r) =>
+          r.key !== undefined && r.output !== undefined
+            ? [{ id: r.id, stage: r.stage, key: r.key, output: r.output, status: r.status, ms: r.ms }]
+            : [],
+        ),
+      }),
+    ).pipe(Effect.ignore)
+    return { nodes: ordered, ms, failed: failures }
+  })
+
+/** Runs one node's stage into a staging folder and publishes the result. */
+const execute = (
+  cache: CacheService,
+  graph: Graph,
+  node: GraphNode,
+  key: string,
+  components: KeyComponents,
+  outputs: ReadonlyMap<string, string>,
+  warn: (m: string) => Effect.Effect<void>,
+  threads: number,
+): Effect.Effect<string, NodeFailed, Reporter | StageEnv> =>
+  Effect.gen(function* () {
+    const reporter = yield* Reporter
+    const nodeFailed = (message: string) => new NodeFailed({ node: node.id, stage: node.stage.name, message })
+    const t0 = Date.now()
+    // Resolve inputs: upstream artifacts are decoded only now, when a node actually runs.
+    const inputs: Record<string, unknown> = {}
+    for (const [name, ref] of Object.entries(node.inputs)) {
+      const c = components.inputs[name]
+      if (ref.kind === "absent") inputs[name] = undefined
+      else if (ref.kind === "file") inputs[name] = { path: ref.path, hash: c.hashes[0] }
+      else if (ref.kind === "dir") {
+        const listing = cache.store.getTree(c.hashes[0]) ?? []
+        inputs[name] = { path: ref.path, hash: c.hashes[0], files: listing.map(([rel]) => rel) }
+      } else {
+        const artifacts = yield* Effect.forEach(ref.ids, (id) =>
+          loadArtifact(cache, graph.byId.get(id)!, outputs.get(id)!).pipe(Effect.mapError((e) => nodeFailed(e.message))),
+        )
+        inputs[name] = ref.many ? artifacts : artifacts[0]
+      }
+    }
+    yield* reporter.nodeStart(node.id, node.stage.name)
+    const counter = { total: 0, done: 0, unit: "items" }
+    const progress: Progress = {
+      start: (total, unit = "items") =>
+        Effect.suspend(() => {
+          counter.total = total
+          counter.done = 0
+          counter.unit = unit
+          return reporter.progress(node.id, 0, total, unit)
+        }),
+      advance: (n = 1) =>
+        Effect.suspend(() => {
+          counter.done += n
+          return reporter.progress(node.id, counter.done, counter.total, counter.unit)
+        }),
+      note: (m) => reporter.info(`       ${node.id}: ${m}`),
+      warn,
+    }
+    const staging = cache.store.newStaging()
+    const cleanup = Effect.sync(() => fs.rmSync(staging, { recursive: true, force: true }))
+    const value = yield* node.stage
+      .run({ nodeId: node.id, params: node.params, inputs: inputs as never, outDir: staging, progress, threads })
+      .pipe(
+        Effect.mapError((e) => nodeFailed(e.message)),
+        Effect.catchAllDefect((d) => Effect.fail(nodeFailed(`stage '${node.stage.name}' crashed: ${d instanceof Error ? d.message : String(d)}`))),
+        Effect.onError(() => cleanup),
+      )
+    const encoded = yield* Schema.encodeUnknown(node.stage.output.schema)(value).pipe(
+      Effect.mapError((e) => nodeFailed(`stage '${node.stage.name}' returned a value its codec '${node.stage.output.name}' rejects: ${e.message}`)),
+      Effect.onError(() => cleanup),
+    )
+    const manifest = yield* Effect.try({
+      try: () => {
+        if (fs.existsSync(path.join(staging, VALUE))) throw new Error(`the stage wrote ${VALUE} itself; that name is reserved`)
+        fs.writeFileSync(path.join(staging, VALUE), JSON.stringify(encoded))
+        return cache.store.commit(staging)
+      },
+      catch: (e) => nodeFailed(`cannot store the output: ${e instanceof Error ? e.message : String(e)}`),
+    }).pipe(Effect.onError(() => cleanup))
+    cache.store.putKey({
+      key,
+      output: manifest.hash,
+      node: node.id,
+      stage: node.stage.name,
+      components,
+      ms: Date.now() - t0,
+      at: new Date().toISOString(),
+    })
+    return manifest.hash
+  })

@@ -1,0 +1,297 @@
+/**
+ * The content-addressed cache on disk.
+ *
+ *   objects/ab/<hash>/       an artifact: value.json, the stage's files, and .mea-manifest.json (sizes and hashes)
+ *   keys/ab/<key>.json       node key -> output hash (with what the key was computed from)
+ *   nodes/<scope>.json       the last key components of a node id in a pipeline (for `explain`)
+ *   runs/<time>-<pid>.json   one record per run: which outputs it used (for `gc`)
+ *   trees/<hash>.json        listings of hashed input folders (for `explain` to name changed files)
+ *   tmp/                     staging; anything here is invisible and may be deleted
+ *   locks/                   per-key lock files
+ *
+ * Every write is temp file + fsync + rename, so a crash at any moment leaves either the old state or the new one.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { hashFile, hashHead, sha256 } from "./hash.ts"
+
+export const MANIFEST = ".mea-manifest.json"
+/** Files up to this size are fully re-hashed on every cache read; larger ones by size and their first MiB. */
+const FULL_CHECK_BYTES = 4 << 20
+const HEAD_BYTES = 1 << 20
+
+export interface ManifestFile {
+  readonly name: string
+  readonly size: number
+  readonly hash: string
+  readonly head: string
+}
+export interface Manifest {
+  readonly hash: string
+  readonly files: ReadonlyArray<ManifestFile>
+}
+
+export interface InputComponent {
+  readonly kind: "node" | "file" | "dir" | "absent"
+  /** Node ids or a path as written in the pipeline (for messages only; not part of the key). */
+  readonly from?: ReadonlyArray<string> | string
+  /** Absolute path of a file/folder input (part of the key). */
+  readonly path?: string
+  readonly hashes: ReadonlyArray<string>
+}
+export interface KeyComponents {
+  readonly stage: string
+  readonly version: number
+  readonly params: unknown
+  readonly inputs: Readonly<Record<string, InputComponent>>
+}
+
+export interface KeyRecord {
+  readonly key: string
+  readonly output: string
+  readonly node: string
+  readonly stage: string
+  readonly components: KeyComponents
+  readonly ms: number
+  readonly at: string
+}
+
+export interface NodeRecord {
+  readonly pipeline: string
+  readonly node: string
+  readonly key: string
+  readonly output: string | undefined
+  readonly components: KeyComponents
+  readonly at: string
+}
+
+export interface RunRecord {
+  readonly pipeline: string
+  readonly params: Readonly<Record<string, unknown>>
+  readonly at: string
+  readonly nodes: ReadonlyArray<{ readonly id: string; readonly stage: string; readonly key: string; readonly output: string; readonly status: string; readonly ms: number }>
+}
+
+const fsyncFile = (file: string): void => {
+  const fd = fs.openSync(file, "r")
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+const fsyncDir = (dir: string): void => {
+  try {
+    fsyncFile(dir)
+  } catch {
+    // Some file systems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/** Writes JSON atomically: temp file, fsync, rename, fsync of the folder. */
+export const writeJsonAtomic = (file: string, value: unknown): void => {
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+  const fd = fs.openSync(tmp, "w")
+  try {
+    fs.writeSync(fd, JSON.stringify(value))
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, file)
+  fsyncDir(path.dirname(file))
+}
+
+const readJson = <A>(file: string): A | undefined => {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as A
+  } catch {
+    return undefined
+  }
+}
+
+const walkFiles = (dir: string, prefix = ""): Array<string> =>
+  fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
+    if (e.isDirectory()) return walkFiles(path.join(dir, e.name), rel)
+    return e.isFile() && rel !== MANIFEST ? [rel] : []
+  })
+
+export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly problem: string }
+
+export class Store {
+  readonly objects: string
+  readonly keys: string
+  readonly nodesDir: string
+  readonly runs: string
+  readonly trees: string
+  readonly tmp: string
+  readonly locks: string
+  readonly corrupt: string
+
+  constructor(readonly root: string) {
+    this.objects = path.join(root, "objects")
+    this.keys = path.join(root, "keys")
+    this.nodesDir = path.join(root, "nodes")
+    this.runs = path.join(root, "runs")
+    this.trees = path.join(root, "trees")
+    this.tmp = path.join(root, "tmp")
+    this.locks = path.join(root, "locks")
+    this.corrupt = path.join(root, "corrupt")
+  }
+
+  objectDir(hash: string): string {
+    return path.join(this.objects, hash.slice(0, 2), hash)
+  }
+
+  /** A fresh private folder for a stage to write its output into. */
+  newStaging(): string {
+    fs.mkdirSync(this.tmp, { recursive: true })
+    return fs.mkdtempSync(path.join(this.tmp, `stage-${process.pid}-`))
+  }
+
+  /** Hashes a staged output, makes it durable and publishes it under its hash. Returns the hash. */
+  commit(staging: string): Manifest {
+    const files = walkFiles(staging)
+      .sort()
+      .map((name): ManifestFile => {
+        const full = path.join(staging, name)
+        fsyncFile(full)
+        return { name, size: fs.statSync(full).size, hash: hashFile(full), head: hashHead(full, HEAD_BYTES) }
+      })
+    const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
+    const manifest: Manifest = { hash, files }
+    writeJsonAtomic(path.join(staging, MANIFEST), manifest)
+    fsyncDir(staging)
+    const target = this.objectDir(hash)
+    if (fs.existsSync(target) && this.check(hash, false).ok) {
+      // Early cutoff's common case: the same output again. Keep the published copy.
+      fs.rmSync(staging, { recursive: true, force: true })
+      return manifest
+    }
+    fs.mkdirSync(path.dirname(target), { recursive: true })
+    if (fs.existsSync(target)) this.quarantine(hash)
+    fs.renameSync(staging, target)
+    fsyncDir(path.dirname(target))
+    return manifest
+  }
+
+  manifest(hash: string): Manifest | undefined {
+    return readJson<Manifest>(path.join(this.objectDir(hash), MANIFEST))
+  }
+
+  /**
+   * Verifies an artifact. Cheap (every cache read): manifest present, same file set and sizes, small files fully
+   * re-hashed, large ones by their first MiB. Full (`mea verify`): every byte.
+   */
+  check(hash: string, full: boolean): CheckResult {
+    const dir = this.objectDir(hash)
+    const manifest = this.manifest(hash)
+    if (manifest === undefined) return { ok: false, problem: "its manifest is missing or unreadable" }
+    if (manifest.hash !== hash) return { ok: false, problem: `its manifest names hash ${manifest.hash}` }
+    const recomputed = sha256(manifest.files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
+    if (recomputed !== hash) return { ok: false, problem: "its manifest was altered" }
+    const present = new Set(walkFiles(dir))
+    for (const f of manifest.files) {
+      const full_ = path.join(dir, f.name)
+      if (!present.has(f.name)) return { ok: false, problem: `file ${f.name} is missing` }
+      present.delete(f.name)
+      const size = fs.statSync(full_).size
+      if (size !== f.size) return { ok: false, problem: `file ${f.name} has ${size} bytes, expected ${f.size}` }
+      if (full || f.size <= FULL_CHECK_BYTES) {
+        if (hashFile(full_) !== f.hash) return { ok: false, problem: `file ${f.name} does not match its hash` }
+      } else if (hashHead(full_, HEAD_BYTES) !== f.head) {
+        return { ok: false, problem: `file ${f.name} does not match its hash (first MiB)` }
+      }
+    }
+    if (present.size > 0) return { ok: false, problem: `unexpected file ${[...present][0]}` }
+    return { ok: true }
+  }
+
+  /** Moves a bad artifact out of the way (kept for inspection under corrupt/), so it is rebuilt, never used. */
+  quarantine(hash: string): void {
+    const dir = this.objectDir(hash)
+    if (!fs.existsSync(dir)) return
+    fs.mkdirSync(this.corrupt, { recursive: true })
+    fs.renameSync(dir, path.join(this.corrupt, `${hash}-${Date.now()}`))
+  }
+
+  private keyFile(key: string): string {
+    return path.join(this.keys, key.slice(0, 2), `${key}.json`)
+  }
+  getKey(key: string): KeyRecord | undefined {
+    return readJson<KeyRecord>(this.keyFile(key))
+  }
+  putKey(record: KeyRecord): void {
+    writeJsonAtomic(this.keyFile(record.key), record)
+  }
+  allKeys(): Array<KeyRecord> {
+    if (!fs.existsSync(this.keys)) return []
+    return fs
+      .readdirSync(this.keys)
+      .flatMap((d) => fs.readdirSync(path.join(this.keys, d)).map((f) => readJson<KeyRecord>(path.join(this.keys, d, f))))
+      .filter((r): r is KeyRecord => r !== undefined)
+  }
+  deleteKey(key: string): void {
+    fs.rmSync(this.keyFile(key), { force: true })
+  }
+
+  private nodeFile(pipeline: string, node: string): string {
+    return path.join(this.nodesDir, `${sha256(`${pipeline}\0${node}`).slice(0, 32)}.json`)
+  }
+  getNode(pipeline: string, node: string): NodeRecord | undefined {
+    return readJson<NodeRecord>(this.nodeFile(pipeline, node))
+  }
+  putNode(record: NodeRecord): void {
+    writeJsonAtomic(this.nodeFile(record.pipeline, record.node), record)
+  }
+  allNodes(): Array<NodeRecord> {
+    if (!fs.existsSync(this.nodesDir)) return []
+    return fs
+      .readdirSync(this.nodesDir)
+      .map((f) => readJson<NodeRecord>(path.join(this.nodesDir, f)))
+      .filter((r): r is NodeRecord => r !== undefined)
+  }
+
+  putTree(hash: string, files: ReadonlyArray<readonly [string, string]>): void {
+    const file = path.join(this.trees, `${hash}.json`)
+    if (!fs.existsSync(file)) writeJsonAtomic(file, files)
+  }
+  getTree(hash: string): ReadonlyArray<readonly [string, string]> | undefined {
+    return readJson(path.join(this.trees, `${hash}.json`))
+  }
+
+  putRun(run: RunRecord): void {
+    const stamp = run.at.replace(/[:.]/g, "-")
+    writeJsonAtomic(path.join(this.runs, `${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 6)}.json`), run)
+  }
+  allRuns(): Array<{ readonly file: string; readonly run: RunRecord }> {
+    if (!fs.existsSync(this.runs)) return []
+    return fs
+      .readdirSync(this.runs)
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+      .flatMap((f) => {
+        const run = readJson<RunRecord>(path.join(this.runs, f))
+        return run === undefined ? [] : [{ file: path.join(this.runs, f), run }]
+      })
+  }
+
+  allObjects(): Array<string> {
+    if (!fs.existsSync(this.objects)) return []
+    return fs.readdirSync(this.objects).flatMap((d) => fs.readdirSync(path.join(this.objects, d)))
+  }
+
+  /** Resolves a hash prefix to one object hash. */
+  resolvePrefix(prefix: string): ReadonlyArray<string> {
+    if (prefix.length < 2 || !/^[0-9a-f]+$/.test(prefix)) return []
+    const d = path.join(this.objects, prefix.slice(0, 2))
+    if (!fs.existsSync(d)) return []
+    return fs.readdirSync(d).filter((h) => h.startsWith(prefix))
+  }
+
+  sizeOf(hash: string): number {
+    return (this.manifest(hash)?.files ?? []).reduce((a, f) => a + f.size, 0)
+  }
+}
