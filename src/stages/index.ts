@@ -3,7 +3,11 @@
  */
 import type { Stage } from "../runtime/stage.ts"
 import { DatasetStage } from "./dataset.ts"
+import { DecodeStage } from "./decode.ts"
+import { SegmentStage } from "./segment.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DatasetStage,
+  DecodeStage,
+  SegmentStage,
 ]

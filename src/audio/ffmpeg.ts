@@ -1,0 +1,130 @@
+/**
+ * The ffmpeg binary shipped by @ffmpeg-installer (installed by `npm ci`, no system package), and one-file decoding
+ * through it: ffmpeg decodes, downmixes to mono and resamples with soxr, and streams 16-bit PCM to our stdout pipe.
+ * bench/decode.ts compares this with the alternatives that were considered.
+ */
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import { StageError } from "../runtime/stage.ts"
+
+const require = createRequire(import.meta.url)
+
+/** Absolute path of the ffmpeg binary; `MEA_FFMPEG` overrides it. Makes it executable when npm lost the bit. */
+export const locateFfmpeg: Effect.Effect<string, StageError> = Effect.suspend(() => {
+  const override = process.env.MEA_FFMPEG
+  const located = (() => {
+    if (override !== undefined && override !== "") return override
+    try {
+      return (require("@ffmpeg-installer/ffmpeg") as { path: string }).path
+    } catch (e) {
+      return new StageError({
+        message: `cannot find the ffmpeg binary of @ffmpeg-installer/ffmpeg (run npm ci; or set MEA_FFMPEG): ${e instanceof Error ? e.message : String(e)}`,
+        cause: e,
+      })
+    }
+  })()
+  if (located instanceof StageError) return Effect.fail(located)
+  return ensureExecutable(located)
+})
+
+/** npm extracts some tarballs without the executable bit (e.g. after a copy through a zip); restore it. */
+export const ensureExecutable = (file: string): Effect.Effect<string, StageError> =>
+  Effect.try({
+    try: () => {
+      try {
+        fs.accessSync(file, fs.constants.X_OK)
+      } catch {
+        const mode = fs.statSync(file).mode
+        fs.chmodSync(file, mode | 0o111)
+        fs.accessSync(file, fs.constants.X_OK)
+      }
+      return file
+    },
+    catch: (e) =>
+      new StageError({ message: `ffmpeg binary ${file} is not executable and cannot be made so: ${e instanceof Error ? e.message : String(e)}`, cause: e }),
+  })
+
+export type Resampler = "soxr" | "swr"
+
+export interface DecodeOptions {
+  readonly ffmpeg: string
+  readonly rate: number
+  /** soxr (default): SoX's band-limited resampler; swr: ffmpeg's own windowed-sinc one. */
+  readonly resampler?: Resampler
+}
+
+/**
+ * Arguments for: first audio stream of `file` -> `rate` Hz (soxr) -> mono -> s16le on stdout.
+ * Mono: for integer output swresample normalises its downmix matrix to unity gain, so stereo becomes exactly
+ * (L + R) / 2, the mean of the channels (test/audio/decode.test.ts checks it). Sources with more than two channels get
+ * ffmpeg's standard surround downmix (centre and surrounds at -3 dB, LFE dropped), not a plain mean.
+ * The resampler must output float: when soxr writes int16 itself it dithers with a random seed, and the same file
+ * would decode to different bits on every run (breaking content hashing downstream).
+ */
+export const ffmpegArgs = (file: string, options: DecodeOptions): ReadonlyArray<string> => [
+  "-nostdin",
+  "-hide_banner",
+  "-v",
+  "error",
+  "-i",
+  file,
+  "-map",
+  "0:a:0",
+  "-vn",
+  "-af",
+  `aresample=${options.rate}:resampler=${options.resampler ?? "soxr"},aformat=sample_fmts=flt`,
+  "-ac",
+  "1",
+  "-f",
+  "s16le",
+  "-acodec",
+  "pcm_s16le",
+  "pipe:1",
+]
+
+export class DecodeFailure extends Error {}
+
+/**
+ * Decodes one file, handing each stdout chunk to `sink` (awaited, so a slow sink throttles ffmpeg through the pipe:
+ * memory stays at one pipe buffer per decoder whatever the file's length). Resolves with the byte count.
+ */
+export const decodeFile = async (
+  file: string,
+  options: DecodeOptions,
+  sink: (chunk: Buffer) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> => {
+  const child = spawn(options.ffmpeg, ffmpegArgs(file, options), { stdio: ["ignore", "pipe", "pipe"] })
+  // Interruption (another worker failed, the run was cancelled) kills the decoder; no error event escapes unhandled.
+  const kill = () => child.kill("SIGKILL")
+  signal?.addEventListener("abort", kill, { once: true })
+  let stderr = ""
+  child.stderr.setEncoding("utf8")
+  child.stderr.on("data", (d: string) => {
+    stderr = (stderr + d).slice(-4000)
+  })
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject)
+    child.on("close", (code) => resolve(code))
+  })
+  exited.catch(() => undefined)
+  let bytes = 0
+  try {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      bytes += chunk.length
+      await sink(chunk)
+    }
+  } catch (e) {
+    kill()
+    throw e
+  } finally {
+    signal?.removeEventListener("abort", kill)
+  }
+  const code = await exited
+  const detail = stderr.trim().split("\n").filter((l) => l.trim() !== "").slice(-2).join(" | ")
+  if (code !== 0) throw new DecodeFailure(`ffmpeg exited with code ${code}${detail ? `: ${detail}` : ""}`)
+  if (bytes < 2) throw new DecodeFailure(`no audio samples decoded${detail ? `: ${detail}` : ""}`)
+  return bytes
+}

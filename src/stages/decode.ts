@@ -1,0 +1,170 @@
+/**
+ * Stage `decode`: every track of a data set to mono 16-bit PCM at one rate, in one file (see src/audio/pcm.ts).
+ * Files are decoded in parallel (ctx.threads ffmpeg processes), each streaming into its worker's shard file, so no
+ * track is ever held whole in memory and no temporary WAV is written; the shards are joined at the end.
+ */
+import { Effect, Either, Schema } from "effect"
+import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
+import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
+import { decodeFile, DecodeFailure, locateFfmpeg } from "../audio/ffmpeg.ts"
+import { BYTES_PER_SAMPLE, PcmReader } from "../audio/pcm.ts"
+import { codec, defineStage, Input, StageError, type Artifact } from "../runtime/stage.ts"
+import { DatasetCodec } from "./dataset.ts"
+
+export const DecodedAudioSchema = Schema.Struct({
+  dataset: Schema.String,
+  rate: Schema.Int,
+  sample_format: Schema.Literal("s16le"),
+  /** The PCM file, in the artifact's folder. */
+  file: Schema.String,
+  /** Columns, one entry per decoded track, in the data set's track order (skipped tracks left out). */
+  ids: Schema.Array(Schema.String),
+  /** In samples from the start of the file. */
+  offsets: Schema.Array(Schema.Number),
+  /** In samples. */
+  lengths: Schema.Array(Schema.Number),
+  skipped: Schema.Array(Schema.Struct({ id: Schema.String, file: Schema.String, reason: Schema.String })),
+})
+export type DecodedAudio = typeof DecodedAudioSchema.Type
+
+export const DecodedAudioCodec = codec("decoded-audio", DecodedAudioSchema, {
+  summarize: (d) => {
+    const seconds = d.lengths.reduce((a, b) => a + b, 0) / d.rate
+    return `${d.dataset}: ${d.ids.length} tracks, ${(seconds / 3600).toFixed(2)} h at ${d.rate} Hz` + (d.skipped.length > 0 ? `, ${d.skipped.length} skipped` : "")
+  },
+})
+
+/** A reader over a decoded-audio artifact; close it when done. */
+export const openDecoded = (artifact: Artifact<DecodedAudio>): PcmReader => new PcmReader(artifact.file(artifact.value.file), artifact.value)
+
+/** One whole track as float32 in [-1, 1). */
+export const readTrackSamples = (artifact: Artifact<DecodedAudio>, index: number): Float32Array => {
+  const reader = openDecoded(artifact)
+  try {
+    return reader.read(index)
+  } finally {
+    reader.close()
+  }
+}
+
+export const DecodeParams = Schema.Struct({
+  rate: Schema.optionalWith(Schema.Int.pipe(Schema.between(8000, 192000)), { default: () => 24000 }),
+  on_error: Schema.optionalWith(Schema.Literal("fail", "skip"), { default: () => "fail" as const }),
+})
+
+const PCM_FILE = "audio.s16le"
+
+interface Placed {
+  readonly shard: number
+  readonly byteStart: number
+  readonly bytes: number
+}
+
+export const DecodeStage = defineStage({
+  name: "decode",
+  version: 1,
+  description: "Decodes every track (mp3, wav, flac, ogg, opus, m4a) to mono 16-bit PCM at one rate with ffmpeg + soxr",
+  params: DecodeParams,
+  inputs: { dataset: Input.node(DatasetCodec) },
+  output: DecodedAudioCodec,
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const ffmpeg = yield* locateFfmpeg
+      const dataset = ctx.inputs.dataset.value
+      const tracks = dataset.tracks
+      const workers = Math.max(1, Math.min(ctx.threads, tracks.length))
+      const shardPaths = Array.from({ length: workers }, (_, k) => path.join(ctx.outDir, `.shard-${k}`))
+      const handles = yield* Effect.forEach(shardPaths, (p) =>
+        Effect.tryPromise({ try: () => fsp.open(p, "w+"), catch: (e) => new StageError({ message: `cannot create ${p}: ${String(e)}`, cause: e }) }),
+      )
+      const ends = shardPaths.map(() => 0)
+      const placed: Array<Placed | undefined> = tracks.map(() => undefined)
+      const skipped: Array<{ id: string; file: string; reason: string }> = []
+      yield* ctx.progress.start(tracks.length, "files")
+      let next = 0
+
+      const decodeOne = (k: number, i: number) =>
+        Effect.tryPromise({
+          try: async (signal) => {
+            const fh = handles[k]
+            const start = ends[k]
+            let pos = start
+            await decodeFile(
+              tracks[i].audio,
+              { ffmpeg, rate: ctx.params.rate },
+              async (chunk) => {
+                const { bytesWritten } = await fh.write(chunk, 0, chunk.length, pos)
+                pos += bytesWritten
+              },
+              signal,
+            )
+            // An odd trailing byte cannot happen with s16 output; drop it defensively so offsets stay whole samples.
+            const bytes = pos - start - ((pos - start) % BYTES_PER_SAMPLE)
+            ends[k] = start + bytes
+            return { shard: k, byteStart: start, bytes }
+          },
+          catch: (e) => e,
+        })
+
+      const worker = (k: number): Effect.Effect<void, StageError> =>
+        Effect.gen(function* () {
+          while (next < tracks.length) {
+            const i = next++
+            const result = yield* Effect.either(decodeOne(k, i))
+            if (Either.isRight(result)) placed[i] = result.right
+            else {
+              const e = result.left
+              const reason = `cannot decode: ${e instanceof Error ? e.message : String(e)}`
+              if (!(e instanceof DecodeFailure) || ctx.params.on_error === "fail") {
+                return yield* Effect.fail(new StageError({ message: `${tracks[i].audio} (track ${JSON.stringify(tracks[i].id)}): ${reason}`, cause: e }))
+              }
+              skipped.push({ id: tracks[i].id, file: tracks[i].audio, reason })
+              yield* ctx.progress.warn(`decode ${dataset.name}: skipped ${tracks[i].audio}: ${reason}`)
+            }
+            yield* ctx.progress.advance(1)
+          }
+        })
+
+      const closeAll = Effect.promise(() => Promise.all(handles.map((h) => h.close().catch(() => undefined))))
+      // On failure no partial output stays behind in the stage's folder.
+      const removeShards = Effect.promise(() => Promise.all(shardPaths.map((p) => fsp.rm(p, { force: true }))))
+      yield* Effect.forEach(shardPaths, (_, k) => worker(k), { concurrency: "unbounded", discard: true }).pipe(
+        Effect.ensuring(closeAll),
+        Effect.onError(() => removeShards),
+      )
+
+      // Join the shards (each truncated to what its successful tracks wrote) into the one PCM file.
+      const out = path.join(ctx.outDir, PCM_FILE)
+      const shardBase: Array<number> = []
+      yield* Effect.tryPromise({
+        try: async () => {
+          let base = 0
+          await fsp.writeFile(out, new Uint8Array(0))
+          for (let k = 0; k < workers; k++) {
+            shardBase.push(base)
+            await fsp.truncate(shardPaths[k], ends[k])
+            await pipeline(fs.createReadStream(shardPaths[k]), fs.createWriteStream(out, { flags: "a" }))
+            await fsp.rm(shardPaths[k])
+            base += ends[k]
+          }
+        },
+        catch: (e) => new StageError({ message: `cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`, cause: e }),
+      })
+      const ids: Array<string> = []
+      const offsets: Array<number> = []
+      const lengths: Array<number> = []
+      tracks.forEach((t, i) => {
+        const p = placed[i]
+        if (p === undefined) return
+        ids.push(t.id)
+        offsets.push((shardBase[p.shard] + p.byteStart) / BYTES_PER_SAMPLE)
+        lengths.push(p.bytes / BYTES_PER_SAMPLE)
+      })
+      if (ids.length === 0) return yield* Effect.fail(new StageError({ message: `decode ${dataset.name}: no track could be decoded (${skipped.length} skipped)` }))
+      const hours = lengths.reduce((a, b) => a + b, 0) / ctx.params.rate / 3600
+      yield* ctx.progress.note(`decode ${dataset.name}: ${ids.length} tracks, ${hours.toFixed(2)} h${skipped.length ? `, ${skipped.length} skipped` : ""}`)
+      return { dataset: dataset.name, rate: ctx.params.rate, sample_format: "s16le" as const, file: PCM_FILE, ids, offsets, lengths, skipped }
+    }),
+})
