@@ -1,0 +1,59 @@
+"""PyTorch side of bench/train.ts: the same attention net, loss and optimiser, on random data of the same shape.
+Prints one JSON line {"samples_per_s": ..., "steps": ..., "seconds": ...}."""
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+in_dim, out_dim, batch, steps, warmup, threads = (int(a) for a in sys.argv[1:7])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+
+
+class AttentionNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input = nn.Linear(in_dim, 768)
+        layer = nn.TransformerEncoderLayer(768, 8, 3072, 0.1, activation="relu", batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(768)
+        self.output = nn.Linear(768, out_dim)
+
+    def forward(self, x):
+        h = self.encoder(self.input(x).unsqueeze(1)).squeeze(1)
+        return F.normalize(self.output(self.norm(h)), dim=-1)
+
+
+net = AttentionNet()
+opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
+x = torch.randn(batch, in_dim)
+pos = torch.randn(batch, out_dim)
+neg = torch.randn(batch, out_dim)
+clusters = torch.randint(0, 8, (batch,))
+same = clusters[:, None] == clusters[None, :]
+eye = torch.eye(batch, dtype=torch.bool)
+other = ~same
+
+
+def step():
+    a = net(x)
+    loss = F.relu(F.cosine_similarity(a, neg) - F.cosine_similarity(a, pos) + 1).mean()
+    s = a @ a.T
+    n = (s * other).sum(1) / other.sum(1).clamp(min=1)
+    loss = loss + 2.5 * F.relu(n + 1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+net.train()
+for _ in range(warmup):
+    step()
+t0 = time.perf_counter()
+for _ in range(steps):
+    step()
+dt = time.perf_counter() - t0
+print(json.dumps({"samples_per_s": steps * batch / dt, "steps": steps, "seconds": dt}))
