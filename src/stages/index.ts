@@ -5,9 +5,11 @@ import type { Stage } from "../runtime/stage.ts"
 import { DatasetStage } from "./dataset.ts"
 import { DecodeStage } from "./decode.ts"
 import { SegmentStage } from "./segment.ts"
+import { MertStage } from "./mert.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DatasetStage,
   DecodeStage,
   SegmentStage,
+  MertStage,
 ]

@@ -1,0 +1,116 @@
+/**
+ * A fixed pool of worker threads running one TypeScript module (see worker-entry.mjs). Tasks are queued and handed to
+ * the first idle worker; results come back as promises in any order, so callers keep their own order.
+ *
+ * A worker module answers each `{ id, payload }` with `{ id, ok: true, result }` or `{ id, ok: false, error }`.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { Worker } from "node:worker_threads"
+
+export interface TaskMessage<T> {
+  readonly id: number
+  readonly payload: T
+}
+export type ReplyMessage<R> = { readonly id: number; readonly ok: true; readonly result: R } | { readonly id: number; readonly ok: false; readonly error: string }
+
+/**
+ * The project root, found from this file's location by walking up to mea's package.json. Works from src/ (tsx,
+ * vitest) and from the bundle in dist/, where import.meta.url is the bundle's.
+ */
+export const projectRoot = (): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const pkg = path.join(dir, "package.json")
+    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, "utf8")) as { name?: unknown }).name === "mea") return dir
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error(`cannot find mea's package.json above ${fileURLToPath(import.meta.url)}`)
+    dir = parent
+  }
+}
+
+interface Pending<R> {
+  readonly resolve: (r: R) => void
+  readonly reject: (e: Error) => void
+}
+interface Slot<R> {
+  readonly worker: Worker
+  busy: Pending<R> | undefined
+  busyId: number
+}
+
+export class WorkerPool<T, R> {
+  private readonly slots: Array<Slot<R>> = []
+  private readonly queue: Array<{ readonly msg: TaskMessage<T>; readonly transfer: ReadonlyArray<ArrayBuffer>; readonly pending: Pending<R> }> = []
+  private nextId = 0
+  private failure: Error | undefined
+  private closed = false
+
+  /** `module`: path of the worker's TypeScript module relative to the project root, e.g. "src/features/builtin-worker.ts". */
+  constructor(module: string, size: number) {
+    const root = projectRoot()
+    const entry = path.join(root, "src", "features", "worker-entry.mjs")
+    const workerData = { module: pathToFileURL(path.join(root, module)).href }
+    for (let i = 0; i < Math.max(1, size); i++) {
+      // execArgv [] : the worker must not inherit a parent's loader flags (tsx's CLI adds its own); the entry registers tsx.
+      const worker = new Worker(entry, { workerData, execArgv: [] })
+      const slot: Slot<R> = { worker, busy: undefined, busyId: -1 }
+      worker.on("message", (reply: ReplyMessage<R>) => this.onReply(slot, reply))
+      worker.on("error", (e) => this.fail(new Error(`worker thread (${module}) crashed: ${e.message}`)))
+      worker.on("exit", (code) => {
+        if (!this.closed) this.fail(new Error(`worker thread (${module}) exited with code ${code}`))
+      })
+      this.slots.push(slot)
+    }
+  }
+
+  get size(): number {
+    return this.slots.length
+  }
+
+  run(payload: T, transfer: ReadonlyArray<ArrayBuffer> = []): Promise<R> {
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    if (this.closed) return Promise.reject(new Error("worker pool is closed"))
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ msg: { id: this.nextId++, payload }, transfer, pending: { resolve, reject } })
+      this.dispatch()
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.fail(new Error("worker pool is closed"))
+    await Promise.all(this.slots.map((s) => s.worker.terminate()))
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.busy !== undefined) continue
+      const task = this.queue.shift()
+      if (task === undefined) return
+      slot.busy = task.pending
+      slot.busyId = task.msg.id
+      slot.worker.postMessage(task.msg, [...task.transfer])
+    }
+  }
+
+  private onReply(slot: Slot<R>, reply: ReplyMessage<R>): void {
+    const pending = slot.busy
+    if (pending === undefined || reply.id !== slot.busyId) return
+    slot.busy = undefined
+    if (reply.ok) pending.resolve(reply.result)
+    else pending.reject(new Error(reply.error))
+    this.dispatch()
+  }
+
+  /** A crashed worker fails every task, queued or running: a pool with a hole would silently lose rows. */
+  private fail(error: Error): void {
+    if (this.failure === undefined) this.failure = error
+    for (const slot of this.slots) {
+      slot.busy?.reject(error)
+      slot.busy = undefined
+    }
+    for (const task of this.queue.splice(0)) task.pending.reject(error)
+  }
+}
