@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest"
+import { AdamW } from "../../src/model/adamw.ts"
+import { planEpoch, upsampledPool } from "../../src/model/batching.ts"
+import { Rng } from "../../src/model/rng.ts"
+import { ReduceLROnPlateau } from "../../src/model/scheduler.ts"
+
+describe("AdamW", () => {
+  it("matches torch.optim.AdamW's update, step by step", () => {
+    const w = Float32Array.of(1, -2)
+    const opt = new AdamW({ lr: 0.1, weightDecay: 0.01 })
+    opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(0.5, 0)]]))
+    // step 1: w*(1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps), mhat = g, vhat = g^2
+    expect(w[0]).toBeCloseTo(1 * 0.999 - 0.1, 6)
+    expect(w[1]).toBeCloseTo(-2 * 0.999, 6)
+    opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(-1, 0)]]))
+    const m = 0.9 * 0.05 + 0.1 * -1
+    const v = 0.999 * 0.00025 + 0.001 * 1
+    const expected = (1 * 0.999 - 0.1) * 0.999 - (0.1 * (m / (1 - 0.81))) / (Math.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+    expect(w[0]).toBeCloseTo(expected, 5)
+  })
+})
+
+describe("ReduceLROnPlateau (max, rel threshold)", () => {
+  it("reduces after more than `patience` flat epochs, then waits out the cooldown, and stops at min lr", () => {
+    const s = new ReduceLROnPlateau(1, { factor: 0.5, patience: 2, cooldown: 1, minLr: 0.2 })
+    const lrs = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5].map((m) => s.step(m))
+    expect(lrs).toEqual([1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.2])
+  })
+  it("an improvement beyond the threshold resets the count", () => {
+    const s = new ReduceLROnPlateau(1, { factor: 0.5, patience: 1, cooldown: 0, minLr: 0 })
+    expect([0.1, 0.2, 0.3, 0.30001, 0.4].map((m) => s.step(m))).toEqual([1, 1, 1, 1, 1])
+    expect(s.step(0.4)).toBe(1)
+    expect(s.step(0.4)).toBe(0.5)
+  })
+})
+
+describe("multi-data-set batching", () => {
+  const pools = [upsampledPool(10, 1), upsampledPool(3, 1)]
+  it("max_size_cycle: every step has a batch of every data set, the shorter cycling", () => {
+    const plan = planEpoch(pools, 4, "max_size_cycle", new Rng(1))
+    expect(plan.length).toBe(3)
+    for (const step of plan) {
+      expect(step.map((b) => b.dataset)).toEqual([0, 1])
+      expect([...step[1].rows].sort()).toEqual([0, 1, 2])
+    }
+    expect(plan.flatMap((s) => [...s[0].rows]).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+  })
+  it("max_size: an exhausted data set sits out", () => {
+    const plan = planEpoch(pools, 4, "max_size", new Rng(1))
+    expect(plan.map((s) => s.map((b) => b.dataset))).toEqual([[0, 1], [0], [0]])
+  })
+  it("upsampling repeats each row factor times, once", () => {
+    const pool = upsampledPool(3, 3)
+    expect([...pool].sort()).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    const plan = planEpoch([pool], 4, "max_size_cycle", new Rng(2))
+    expect(plan.length).toBe(3)
+    expect(plan.flatMap((s) => [...s[0].rows]).sort()).toEqual([0, 0, 0, 1, 1, 1, 2, 2, 2])
+  })
+  it("is seeded", () => {
+    const a = planEpoch(pools, 4, "max_size_cycle", new Rng(9)).map((s) => s.map((b) => [...b.rows]))
+    const b = planEpoch(pools, 4, "max_size_cycle", new Rng(9)).map((s) => s.map((b) => [...b.rows]))
+    const c = planEpoch(pools, 4, "max_size_cycle", new Rng(10)).map((s) => s.map((b) => [...b.rows]))
+    expect(a).toEqual(b)
+    expect(a).not.toEqual(c)
+  })
+})
