@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest"
+import { extractBatch, packBatch, type SegmentBatch } from "../../src/features/builtin-batch.ts"
+import { WorkerPool } from "../../src/features/pool.ts"
+import { lcg } from "./support.ts"
+
+const rand = lcg(5)
+const segments = Array.from({ length: 6 }, (_, k) => Float32Array.from({ length: 24000 * (2 + k) }, () => rand() - 0.5))
+
+describe("worker pool", () => {
+  it("runs the TypeScript builtin worker (through tsx) and returns the same rows as the main thread", async () => {
+    const pool = new WorkerPool<SegmentBatch, Float32Array>("src/features/builtin-worker.ts", 2)
+    try {
+      const batches = [segments.slice(0, 2), segments.slice(2, 3), segments.slice(3)]
+      const results = await Promise.all(batches.map((b) => pool.run(packBatch(24000, b))))
+      batches.forEach((b, i) => expect(results[i]).toEqual(extractBatch(packBatch(24000, b))))
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it("fails every task with the worker's error when a worker cannot start", async () => {
+    const pool = new WorkerPool<SegmentBatch, Float32Array>("src/features/no-such-worker.ts", 1)
+    try {
+      await expect(pool.run(packBatch(24000, segments.slice(0, 1)))).rejects.toThrow(/worker thread \(src\/features\/no-such-worker.ts\)/)
+      await expect(pool.run(packBatch(24000, segments.slice(0, 1)))).rejects.toThrow(/worker thread/)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it("refuses work after close", async () => {
+    const pool = new WorkerPool<SegmentBatch, Float32Array>("src/features/builtin-worker.ts", 1)
+    await pool.close()
+    await expect(pool.run(packBatch(24000, segments.slice(0, 1)))).rejects.toThrow(/closed/)
+  })
+})
