@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest"
+import type { NetConfig } from "../../src/model/nets.ts"
+import { Rng } from "../../src/model/rng.ts"
+import { memoryRows } from "../../src/model/rows.ts"
+import { train, type Phase, type TrainingSet, type TrainOptions, type ValidationSet } from "../../src/model/train.ts"
+
+const inDim = 12
+const outDim = 6
+
+/** A learnable toy problem: features are a fixed random projection of the label's embedding plus noise. */
+const toy = (seed: number) => {
+  const rng = new Rng(seed, "toy")
+  const proj = Float32Array.from({ length: outDim * inDim }, () => rng.next() * 2 - 1)
+  const makeSet = (name: string, nLabels: number, rows: number, clusterBase: number): TrainingSet & { x: Float32Array; rowLabels: Array<number> } => {
+    const embeddings = Float32Array.from({ length: nLabels * outDim }, () => rng.next() * 2 - 1)
+    const x = new Float32Array(rows * inDim)
+    const rowLabels: Array<number> = []
+    for (let r = 0; r < rows; r++) {
+      const l = rng.int(nLabels)
+      rowLabels.push(l)
+      for (let j = 0; j < inDim; j++) {
+        let s = 0
+        for (let k = 0; k < outDim; k++) s += embeddings[l * outDim + k] * proj[k * inDim + j]
+        x[r * inDim + j] = s + (rng.next() - 0.5) * 0.3
+      }
+    }
+    const source = memoryRows(x, inDim)
+    return {
+      name,
+      labels: Array.from({ length: nLabels }, (_, i) => `${name}${i}`),
+      embeddings,
+      source,
+      train: rowLabels.map((l, row) => ({ row, labels: [l] })).slice(0, Math.floor(rows * 0.8)),
+      upsample: 1,
+      clusters: Array.from({ length: nLabels }, (_, i) => clusterBase + (i % 3)),
+      x,
+      rowLabels,
+    }
+  }
+  const a = makeSet("a", 5, 200, 0)
+  const b = makeSet("b", 4, 90, 1)
+  const valRows = Array.from({ length: 40 }, (_, i) => 160 + i)
+  const truth = new Uint8Array(valRows.length * 5)
+  valRows.forEach((row, i) => (truth[i * 5 + a.rowLabels[row]] = 1))
+  const validation: ValidationSet = { source: a.source, rows: valRows, truth, k: 1 }
+  return { sets: [a, b], validation }
+}
+
+const config: NetConfig = { net: "attention", in_dim: inDim, out_dim: outDim, hidden: 16, heads: 2, ff: 24, num_layers: 2, dropout: 0.1 }
+
+const options = (phase: Phase, seed = 1, extra: Partial<TrainOptions> = {}): TrainOptions => ({
+  config,
+  phase,
+  regulariser: "v2",
+  alpha: 1,
+  epochs: 12,
+  patience: 100,
+  batch: 32,
+  lr: 3e-3,
+  weightDecay: 0.01,
+  seed,
+  batching: "max_size_cycle",
+  negatives: 2,
+  plateau: { factor: 0.2, patience: 10, cooldown: 5, minLr: 1.6e-7 },
+  threads: 2,
+  ...extra,
+})
+
+const sameWeights = (a: Map<string, Float32Array>, b: Map<string, Float32Array>): boolean =>
+  [...a].every(([k, v]) => {
+    const w = b.get(k)!
+    return v.length === w.length && v.every((x, i) => Object.is(x, w[i]))
+  })
+
+describe("training loop", () => {
+  it("learns the toy problem well above chance and records curves", async () => {
+    const { sets, validation } = toy(1)
+    const r = await train(sets, validation, options("baseline1"))
+    expect(r.curves.length).toBe(12)
+    expect(r.curves[0].steps).toBe(5) // ceil(160 / 32), the shorter set cycling
+    expect(r.bestValF1).toBeGreaterThan(0.6) // chance for k=1 of 5 labels is about 0.2
+    expect(r.curves[r.bestEpoch - 1].val_f1).toBe(r.bestValF1)
+    expect(r.curves.at(-1)!.train_loss).toBeLessThan(r.curves[0].train_loss)
+  })
+
+  it("is reproducible bit for bit from the seed", async () => {
+    const { sets, validation } = toy(2)
+    const o = options("alignment", 7, { epochs: 2 })
+    const a = await train(sets, validation, o)
+    const b = await train(sets, validation, o)
+    const c = await train(sets, validation, options("alignment", 8, { epochs: 2 }))
+    expect(sameWeights(a.weights, b.weights)).toBe(true)
+    expect(a.curves).toEqual(b.curves)
+    expect(sameWeights(a.weights, c.weights)).toBe(false)
+    expect(a.curves[0].regulariser_loss).toBeGreaterThan(0)
+  })
+
+  it("baseline2 and max_size batching run; the regulariser stays off outside alignment", async () => {
+    const { sets, validation } = toy(3)
+    const r = await train(sets, validation, options("baseline2", 1, { epochs: 2, batching: "max_size", regulariser: "v1" }))
+    expect(r.curves.every((c) => c.regulariser_loss === 0)).toBe(true)
+    expect(r.curves[0].steps).toBe(5)
+  })
+
+  it("stops early after `patience` epochs without a better validation F1 and keeps the best weights", async () => {
+    const { sets, validation } = toy(4)
+    const r = await train(sets, validation, options("baseline1", 1, { epochs: 50, patience: 2, lr: 0 }))
+    // With lr 0 the weights never change, so F1 never improves after epoch 1.
+    expect(r.stoppedEarly).toBe(true)
+    expect(r.curves.length).toBe(3)
+    expect(r.bestEpoch).toBe(1)
+  })
+})
