@@ -1,0 +1,80 @@
+import { Effect } from "effect"
+import * as ort from "onnxruntime-node"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
+import { NetEngine } from "../../src/model/engine.ts"
+import { exportOnnx } from "../../src/model/export.ts"
+import { buildNet, initWeights, type NetConfig } from "../../src/model/nets.ts"
+import { Rng } from "../../src/model/rng.ts"
+import { readSafetensors } from "../../src/model/safetensors.ts"
+import { artifactOf, tempDir } from "../support/stage-harness.ts"
+
+const modelArtifact = (config: NetConfig, seed: number) => {
+  const dir = tempDir()
+  const weights = initWeights(buildNet(config).params, new Rng(seed))
+  // Non-trivial LayerNorm parameters, so the export is checked on them too.
+  for (const [k, v] of weights) if (k.includes("norm")) for (let i = 0; i < v.length; i++) v[i] += Math.sin(i) * 0.1
+  saveWeights(path.join(dir, WEIGHTS_FILE), config, weights)
+  const value: Model = {
+    config,
+    weights: WEIGHTS_FILE,
+    layers: [0, 1],
+    feature_dim: config.in_dim / 2,
+    datasets: ["a", "b"],
+    phase: "alignment",
+    regulariser: "v2",
+    alpha: 2.5,
+    seed,
+    curves: [],
+    best_epoch: 0,
+    best_val_f1: 0,
+    stopped_early: false,
+  }
+  return { artifact: artifactOf(ModelCodec, value, dir), weights }
+}
+
+describe("model artifact and ONNX export", () => {
+  for (const net of ["attention", "linear"] as const) {
+    it(`${net}: safetensors round trip; exported graph equals the in-mea forward`, async () => {
+      const config: NetConfig =
+        net === "attention"
+          ? { net, in_dim: 10, out_dim: 6, hidden: 16, heads: 4, ff: 20, num_layers: 2, dropout: 0.1 }
+          : { net, in_dim: 10, out_dim: 6, hidden: 12, heads: 0, ff: 0, num_layers: 3, dropout: 0.1 }
+      const { artifact, weights } = modelArtifact(config, 3)
+      const loaded = loadWeights(artifact)
+      for (const [k, v] of weights) expect(loaded.get(k)).toEqual(v)
+      const file = path.join(tempDir(), "model.onnx")
+      await Effect.runPromise(exportOnnx(artifact, file))
+      const rows = 7
+      const rng = new Rng(4)
+      const x = Float32Array.from({ length: rows * 10 }, () => rng.next() * 4 - 2)
+      const session = await ort.InferenceSession.create(file)
+      const out = await session.run({ x: new ort.Tensor("float32", x, [rows, 10]) })
+      const exported = out.embedding.data as Float32Array
+      const engine = await NetEngine.create(buildNet(config), 10, { threads: 1 })
+      const inMea = await engine.embed(loaded, x, rows)
+      expect(exported.length).toBe(rows * 6)
+      for (let i = 0; i < exported.length; i++) expect(exported[i]).toBeCloseTo(inMea[i], 6)
+      for (let r = 0; r < rows; r++) {
+        let n = 0
+        for (let k = 0; k < 6; k++) n += exported[r * 6 + k] ** 2
+        expect(Math.sqrt(n)).toBeCloseTo(1, 5)
+      }
+      // The training graph with every dropout mask at 1 computes the same function.
+      const ones = new Map(buildNet(config).masks.map((m) => [m.name, new Float32Array(rows * m.width).fill(1)]))
+      const trainingForward = await engine.forward(loaded, x, rows, ones)
+      for (let i = 0; i < exported.length; i++) expect(trainingForward.anchors[i]).toBeCloseTo(inMea[i], 6)
+      await engine.release()
+      await session.release()
+    })
+  }
+
+  it("names the file and tensor when a weight is missing or misshapen", () => {
+    const config: NetConfig = { net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 }
+    const { artifact } = modelArtifact(config, 1)
+    const wrong = artifactOf(ModelCodec, { ...artifact.value, config: { ...config, hidden: 5 } }, artifact.dir)
+    expect(() => loadWeights(wrong)).toThrow(/model\.safetensors: tensor 'blocks\.0\.linear\.weight' has shape \(4, 3\), expected \(4, 5\)/)
+    expect(readSafetensors(artifact.file(WEIGHTS_FILE)).size).toBe(4)
+  })
+})
