@@ -9,7 +9,7 @@
  * as a fraction of Nyquist, tempo in BPM / 100.
  */
 import FFT from "fft.js"
-import { chromaMap, contrastBands, dctMatrix, hann, melFilterbank, percentileSorted, type SparseFilter } from "./dsp.ts"
+import { chromaMap, contrastBands, dctMatrix, hann, melFilterbank, percentileSorted, selectInPlace, type ChromaMap, type SparseFilter } from "./dsp.ts"
 import { estimateTempo } from "./tempo.ts"
 
 export const N_FFT = 2048
@@ -93,7 +93,8 @@ export class BuiltinExtractor {
   private readonly melPower = new Float64Array(N_MELS)
   private readonly prevLogMel = new Float64Array(N_MELS)
   private readonly dct = dctMatrix(N_MFCC, N_MELS)
-  private readonly chroma: Float64Array
+  private readonly chroma: ChromaMap
+  private readonly chromaAcc = new Float64Array(12)
   private readonly contrast: ReadonlyArray<readonly [number, number]>
   private readonly scratch = new Float64Array(N_FFT / 2 + 1)
   private readonly binFreq: Float64Array
@@ -193,30 +194,31 @@ export class BuiltinExtractor {
     }
 
     // Chroma, each frame scaled so its strongest class is 1 (librosa's norm=inf); silent frames stay 0.
-    const chroma = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-    for (let k = 0; k < nBins; k++) {
-      const w1 = this.chroma[k * 4 + 1]
-      const w2 = this.chroma[k * 4 + 3]
-      if (w1 === 0 && w2 === 0) continue
-      chroma[this.chroma[k * 4]] += w1 * this.power[k]
-      chroma[this.chroma[k * 4 + 2]] += w2 * this.power[k]
+    const chroma = this.chromaAcc
+    chroma.fill(0)
+    const { lower, lowerWeight, upper, upperWeight, first: c0, last: c1 } = this.chroma
+    for (let k = c0; k <= c1; k++) {
+      const p = this.power[k]
+      chroma[lower[k]] += lowerWeight[k] * p
+      chroma[upper[k]] += upperWeight[k] * p
     }
-    const chromaMax = Math.max(...chroma)
+    let chromaMax = 0
+    for (let c = 0; c < 12; c++) chromaMax = Math.max(chromaMax, chroma[c])
     for (let c = 0; c < 12; c++) row[C_CHROMA + c] = chromaMax > AMIN ? chroma[c] / chromaMax : 0
 
     for (let b = 0; b < this.contrast.length; b++) {
       const [start, end] = this.contrast[b]
       const len = end - start
-      const sorted = this.scratch.subarray(0, len)
-      sorted.set(this.magnitude.subarray(start, end))
-      sorted.sort()
+      const band = this.scratch
+      band.set(this.magnitude.subarray(start, end))
       const q = Math.max(1, Math.round(CONTRAST_QUANTILE * len))
       let valley = 0
       let peak = 0
-      for (let i = 0; i < q; i++) {
-        valley += sorted[i]
-        peak += sorted[len - 1 - i]
-      }
+      // The q smallest end up in [0, q), then the q largest in [len - q, len).
+      selectInPlace(band, 0, len, q - 1)
+      for (let i = 0; i < q; i++) valley += band[i]
+      selectInPlace(band, q, len, len - q)
+      for (let i = len - q; i < len; i++) peak += band[i]
       row[C_CONTRAST + b] = Math.log10(peak / q + AMIN) - Math.log10(valley / q + AMIN)
     }
 

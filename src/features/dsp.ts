@@ -60,23 +60,40 @@ export const dctMatrix = (nOut: number, nIn: number): Float64Array => {
 
 /**
  * Pitch-class weights per FFT bin: each bin between `fmin` and `fmax` is split between the two nearest pitch classes
- * by its distance in semitones (A4 = 440 Hz; class 0 = C). Returns, per bin, [classA, weightA, classB, weightB].
+ * by its distance in semitones (A4 = 440 Hz; class 0 = C). Bins outside the range have weight 0.
  */
-export const chromaMap = (sampleRate: number, nFft: number, fmin: number, fmax: number): Float64Array => {
+export interface ChromaMap {
+  readonly lower: Int32Array
+  readonly lowerWeight: Float64Array
+  readonly upper: Int32Array
+  readonly upperWeight: Float64Array
+  /** First and last bin (inclusive) with any weight. */
+  readonly first: number
+  readonly last: number
+}
+
+export const chromaMap = (sampleRate: number, nFft: number, fmin: number, fmax: number): ChromaMap => {
   const nBins = nFft / 2 + 1
-  const map = new Float64Array(nBins * 4)
+  const lower = new Int32Array(nBins)
+  const upper = new Int32Array(nBins)
+  const lowerWeight = new Float64Array(nBins)
+  const upperWeight = new Float64Array(nBins)
+  let first = nBins
+  let last = -1
   for (let k = 0; k < nBins; k++) {
     const f = (k * sampleRate) / nFft
     if (f < fmin || f > fmax) continue
     const midi = 69 + 12 * Math.log2(f / 440)
     const below = Math.floor(midi)
     const frac = midi - below
-    map[k * 4] = ((below % 12) + 12) % 12
-    map[k * 4 + 1] = 1 - frac
-    map[k * 4 + 2] = (((below + 1) % 12) + 12) % 12
-    map[k * 4 + 3] = frac
+    lower[k] = ((below % 12) + 12) % 12
+    lowerWeight[k] = 1 - frac
+    upper[k] = (((below + 1) % 12) + 12) % 12
+    upperWeight[k] = frac
+    first = Math.min(first, k)
+    last = k
   }
-  return map
+  return { lower, lowerWeight, upper, upperWeight, first, last }
 }
 
 /** Octave sub-bands for spectral contrast (librosa's layout): [0, fmin), then octaves from fmin, the last up to Nyquist. */
@@ -101,4 +118,39 @@ export const percentileSorted = (sorted: Float64Array, n: number, q: number): nu
   const lo = Math.floor(pos)
   const hi = Math.min(n - 1, lo + 1)
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)
+}
+
+/**
+ * Partially orders a[lo..hi) so that a[k] holds the value it would have if sorted, everything before it is <= and
+ * everything after >= (quickselect, median-of-three pivot). Spectral contrast needs only the extreme 2% of each band;
+ * this is linear where a full sort was most of the extractor's time.
+ */
+export const selectInPlace = (a: Float64Array, lo: number, hi: number, k: number): void => {
+  let left = lo
+  let right = hi - 1
+  while (right > left) {
+    const mid = (left + right) >> 1
+    // Median of three as pivot, moved to `right`.
+    if (a[mid] < a[left]) swap(a, mid, left)
+    if (a[right] < a[left]) swap(a, right, left)
+    if (a[mid] < a[right]) swap(a, mid, right)
+    const pivot = a[right]
+    let store = left
+    for (let i = left; i < right; i++) {
+      if (a[i] < pivot) {
+        swap(a, i, store)
+        store++
+      }
+    }
+    swap(a, store, right)
+    if (store === k) return
+    if (store < k) left = store + 1
+    else right = store - 1
+  }
+}
+
+const swap = (a: Float64Array, i: number, j: number): void => {
+  const t = a[i]
+  a[i] = a[j]
+  a[j] = t
 }

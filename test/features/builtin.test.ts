@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { BUILTIN_DIM, BUILTIN_LAYERS, BuiltinExtractor, COLUMNS, STATISTICS, frameCount } from "../../src/features/builtin.ts"
+import { selectInPlace } from "../../src/features/dsp.ts"
 import { estimateTempo } from "../../src/features/tempo.ts"
 
 const SR = 24000
@@ -113,5 +114,24 @@ describe("tempo estimation", () => {
   })
   it("gives 0 for a constant envelope", () => {
     expect(estimateTempo(new Float64Array(500).fill(1), 46.875)).toEqual({ bpm: 0, confidence: 0 })
+  })
+})
+
+describe("quickselect (spectral contrast's partial sort)", () => {
+  it("puts the k-th smallest at k with smaller values before and larger after", () => {
+    let seed = 9
+    const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+    for (const n of [1, 2, 3, 7, 50, 478]) {
+      for (let trial = 0; trial < 20; trial++) {
+        // Coarse values so ties are common.
+        const a = Float64Array.from({ length: n }, () => Math.floor(rand() * 10))
+        const sorted = Float64Array.from(a).sort()
+        const k = Math.floor(rand() * n)
+        selectInPlace(a, 0, n, k)
+        expect(a[k]).toBe(sorted[k])
+        for (let i = 0; i < k; i++) expect(a[i]).toBeLessThanOrEqual(a[k])
+        for (let i = k + 1; i < n; i++) expect(a[i]).toBeGreaterThanOrEqual(a[k])
+      }
+    }
   })
 })
