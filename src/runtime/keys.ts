@@ -44,7 +44,7 @@ export const nodeComponents = (node: GraphNode, upstream: Upstream, files: FileS
     }
   }
   const components: KeyComponents = { stage: node.stage.name, version: node.stage.version, params: node.params, inputs }
-  if (waitingOn.length > 0) return { _tag: "Pending", waitingOn, partial: components }
+  if (waitingOn.length > 0) return { _tag: "Pending", waitingOn: [...new Set(waitingOn)], partial: components }
   return { _tag: "Known", components, key: keyOf(components) }
 }
 

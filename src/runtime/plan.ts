@@ -65,7 +65,8 @@ const inputDiff = (store: Store, name: string, before: InputComponent | undefine
       const ids = (after.from ?? []) as ReadonlyArray<string>
       const was = (before.from ?? []) as ReadonlyArray<string>
       if (canonicalJson(was) !== canonicalJson(ids)) return [`${label}: nodes ${was.join(", ")} -> ${ids.join(", ")}`]
-      return ids.flatMap((id, i) => {
+      return [...new Set(ids)].flatMap((id) => {
+        const i = ids.indexOf(id)
         if (pending.has(id)) return [`${label}: upstream '${id}' will run first`]
         return before.hashes[i] === after.hashes[i] ? [] : [`${label}: output of '${id}' changed (${before.hashes[i].slice(0, 12)} -> ${after.hashes[i].slice(0, 12)})`]
       })
