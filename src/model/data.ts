@@ -1,0 +1,102 @@
+/**
+ * From the upstream artifacts (features, segments, dataset, label embeddings) to what training and evaluation need:
+ * which feature rows belong to which split, their labels as indices of the vocabulary, and the label embeddings in
+ * vocabulary order. Every mismatch between artifacts is reported with both sides named.
+ */
+import type { Artifact } from "../runtime/stage.ts"
+import type { Dataset } from "../stages/dataset.ts"
+import type { Features } from "../stages/mert.ts"
+import { readSegmentTable, type Segments } from "../stages/segment.ts"
+
+export type SplitChoice = "train" | "validation" | "test" | "all"
+
+/** The track id of every feature row (features are one row per segment, in the segment index's order). */
+export const rowTracks = (features: Artifact<Features>, segments: Artifact<Segments>): Array<string> => {
+  if (features.value.rows !== segments.value.count) {
+    throw new Error(
+      `features ${features.node} have ${features.value.rows} rows but segments ${segments.node} list ${segments.value.count} segments; ` +
+        `the features must be computed from these segments`,
+    )
+  }
+  const table = readSegmentTable(segments)
+  return Array.from({ length: segments.value.count }, (_, i) => segments.value.tracks[table[i * 4]])
+}
+
+/** The segment number (within its track) of each of the given feature rows. */
+export const segmentNumbers = (segments: Artifact<Segments>, rows: ReadonlyArray<number>): Array<number> => {
+  const table = readSegmentTable(segments)
+  return rows.map((r) => table[r * 4 + 1])
+}
+
+export interface SplitRows {
+  /** Feature row numbers. */
+  readonly rows: Array<number>
+  /** Track id of each row. */
+  readonly tracks: Array<string>
+  /** Label indices (into dataset.labels) of each row. */
+  readonly labels: Array<Array<number>>
+}
+
+export const splitRows = (dataset: Dataset, trackOfRow: ReadonlyArray<string>, split: SplitChoice, what: string): SplitRows => {
+  const byId = new Map(dataset.tracks.map((t) => [t.id, t]))
+  const labelIndex = new Map(dataset.labels.map((l, i) => [l, i]))
+  const out: SplitRows = { rows: [], tracks: [], labels: [] }
+  for (let r = 0; r < trackOfRow.length; r++) {
+    const t = byId.get(trackOfRow[r])
+    if (t === undefined) throw new Error(`${what}: feature row ${r} belongs to track '${trackOfRow[r]}', which data set '${dataset.name}' does not list`)
+    if (split !== "all" && t.split !== split) continue
+    const labels = t.labels.map((l) => {
+      const i = labelIndex.get(l)
+      if (i === undefined) throw new Error(`${what}: track '${t.id}' has label '${l}', which is not in the vocabulary of '${dataset.name}'`)
+      return i
+    })
+    out.rows.push(r)
+    out.tracks.push(t.id)
+    out.labels.push(labels)
+  }
+  return out
+}
+
+/** Binary truth matrix (rows x labels). */
+export const truthMatrix = (labels: ReadonlyArray<ReadonlyArray<number>>, nLabels: number): Uint8Array => {
+  const m = new Uint8Array(labels.length * nLabels)
+  labels.forEach((ls, r) => ls.forEach((l) => (m[r * nLabels + l] = 1)))
+  return m
+}
+
+/**
+ * Label embeddings re-ordered to the data set's vocabulary; every vocabulary label must have an embedding.
+ * `embedded` names the embedded labels, `matrix` is their rows (embedded.length x dim).
+ */
+export const alignEmbeddings = (
+  vocabulary: ReadonlyArray<string>,
+  embedded: ReadonlyArray<string>,
+  matrix: Float32Array,
+  dim: number,
+  what: string,
+): Float32Array => {
+  const index = new Map(embedded.map((l, i) => [l, i]))
+  const out = new Float32Array(vocabulary.length * dim)
+  vocabulary.forEach((l, i) => {
+    const j = index.get(l)
+    if (j === undefined) throw new Error(`${what}: no embedding for label '${l}' (embedded labels: ${embedded.slice(0, 8).join(", ")}${embedded.length > 8 ? ", ..." : ""})`)
+    out.set(matrix.subarray(j * dim, (j + 1) * dim), i * dim)
+  })
+  return out
+}
+
+/** The feature layers to use: given, or all layers of the built-in extractor, or MERT's 3, 6, 9, 12. */
+export const chooseLayers = (features: Features, given: ReadonlyArray<number> | undefined): Array<number> => {
+  if (given !== undefined && given.length > 0) return [...given]
+  if (features.extractor === "builtin" || features.layers < 13) return Array.from({ length: features.layers }, (_, i) => i)
+  return [3, 6, 9, 12]
+}
+
+/** The reference's top-k per data set (2 MTG-Jamendo, 4 CAL500, 3 Emotify), recognised by format or name. */
+export const referenceTopK = (dataset: Dataset): number | undefined => {
+  const key = `${dataset.format} ${dataset.name}`.toLowerCase()
+  if (/mtg|jamendo/.test(key)) return 2
+  if (/cal500/.test(key)) return 4
+  if (/emotify/.test(key)) return 3
+  return undefined
+}

@@ -1,0 +1,123 @@
+/**
+ * The artifact of the eval (segment level) and vote (song level) stages. value.json holds the labels, k, the metrics
+ * with the chance level of a random top-k predictor, the per-label table, and which track (and segment) each row is;
+ * the matrices are float32 .npy files beside it (rows x labels): scores (cosine similarity; song level: mean over the
+ * song's segments), truth and predicted (0/1). The JSON form (`mea show --json`) inlines truth and predicted as 0/1
+ * rows so anyone can recompute the metrics.
+ */
+import { Effect, Schema } from "effect"
+import * as path from "node:path"
+import { readNpy, writeNpyFloat32 } from "../io/npy.ts"
+import { attempt, codec, type Artifact } from "../runtime/stage.ts"
+import { ChanceLevel, chanceLevel, evaluate, LabelRow, Metrics } from "./metrics.ts"
+
+export const SCORES_FILE = "scores.npy"
+export const TRUTH_FILE = "truth.npy"
+export const PREDICTED_FILE = "predicted.npy"
+
+export const EvaluationSchema = Schema.Struct({
+  level: Schema.Literal("segment", "song"),
+  dataset: Schema.String,
+  split: Schema.String,
+  k: Schema.Int,
+  labels: Schema.Array(Schema.String),
+  rows: Schema.Int,
+  /** Track id of each row (segment level: one per segment; song level: one per song). */
+  row_tracks: Schema.Array(Schema.String),
+  /** Segment number of each row (segment level only). */
+  row_segments: Schema.optional(Schema.Array(Schema.Int)),
+  metrics: Metrics,
+  chance: ChanceLevel,
+  per_label: Schema.Array(LabelRow),
+  files: Schema.Struct({ scores: Schema.String, truth: Schema.String, predicted: Schema.String }),
+  /** What was evaluated, for the report. */
+  model: Schema.Struct({
+    node: Schema.String,
+    datasets: Schema.Array(Schema.String),
+    phase: Schema.String,
+    regulariser: Schema.String,
+    alpha: Schema.Number,
+    best_epoch: Schema.Int,
+  }),
+})
+export type Evaluation = typeof EvaluationSchema.Type
+
+const binaryRows = (file: string, rows: number, labels: number): Array<Array<number>> => {
+  const a = readNpy(file)
+  if (a.kind !== "numeric" || a.shape.length !== 2 || a.shape[0] !== rows || a.shape[1] !== labels) {
+    throw new Error(`${file}: expected a ${rows} x ${labels} numeric matrix, found shape (${a.shape.join(", ")})`)
+  }
+  return Array.from({ length: rows }, (_, r) => Array.from({ length: labels }, (_, c) => Number(a.data[r * labels + c])))
+}
+
+export const EvaluationCodec = codec("evaluation", EvaluationSchema, {
+  summarize: (e) =>
+    `${e.level} level, ${e.dataset} ${e.split} (${e.rows} ${e.level}s, top-${e.k}): macro F1 ${e.metrics.f1_macro.toFixed(4)} ` +
+    `(chance ${e.chance.f1_macro.toFixed(4)}), mAP ${e.metrics.map_macro.toFixed(4)}, ROC-AUC ${e.metrics.roc_auc_macro.toFixed(4)}`,
+  toJson: (artifact: Artifact<Evaluation>) =>
+    attempt(`reading the matrices of ${artifact.node}`, () => {
+      const e = artifact.value
+      return {
+        ...Schema.encodeSync(EvaluationSchema)(e),
+        truth: binaryRows(artifact.file(e.files.truth), e.rows, e.labels.length),
+        predicted: binaryRows(artifact.file(e.files.predicted), e.rows, e.labels.length),
+      }
+    }),
+})
+
+export interface EvaluationInput {
+  readonly level: "segment" | "song"
+  readonly dataset: string
+  readonly split: string
+  readonly k: number
+  readonly labels: ReadonlyArray<string>
+  readonly rowTracks: ReadonlyArray<string>
+  readonly rowSegments?: ReadonlyArray<number>
+  readonly scores: ArrayLike<number>
+  readonly truth: Uint8Array
+  readonly predicted: Uint8Array
+  readonly model: Evaluation["model"]
+  readonly chanceDraws: number
+  readonly seed: number
+}
+
+/** Computes the metrics, writes the matrices into `outDir` and returns the artifact value. */
+export const writeEvaluation = (outDir: string, e: EvaluationInput) =>
+  Effect.gen(function* () {
+    const rows = e.rowTracks.length
+    const nLabels = e.labels.length
+    const { metrics, perLabel } = evaluate(e.labels, e.scores, e.truth, e.predicted, rows)
+    const chance = chanceLevel(e.truth, rows, nLabels, e.k, e.chanceDraws, e.seed)
+    yield* attempt(`writing the ${e.level} matrices into ${outDir}`, () => {
+      writeNpyFloat32(path.join(outDir, SCORES_FILE), [rows, nLabels], Float32Array.from(e.scores))
+      writeNpyFloat32(path.join(outDir, TRUTH_FILE), [rows, nLabels], Float32Array.from(e.truth))
+      writeNpyFloat32(path.join(outDir, PREDICTED_FILE), [rows, nLabels], Float32Array.from(e.predicted))
+    })
+    const value: Evaluation = {
+      level: e.level,
+      dataset: e.dataset,
+      split: e.split,
+      k: e.k,
+      labels: [...e.labels],
+      rows,
+      row_tracks: [...e.rowTracks],
+      ...(e.rowSegments === undefined ? {} : { row_segments: [...e.rowSegments] }),
+      metrics,
+      chance,
+      per_label: [...perLabel],
+      files: { scores: SCORES_FILE, truth: TRUTH_FILE, predicted: PREDICTED_FILE },
+      model: e.model,
+    }
+    return value
+  })
+
+/** The segment scores of an evaluation artifact (rows x labels). */
+export const readScores = (artifact: Artifact<Evaluation>): Float32Array => {
+  const file = artifact.file(artifact.value.files.scores)
+  const a = readNpy(file)
+  const { rows, labels } = { rows: artifact.value.rows, labels: artifact.value.labels.length }
+  if (a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== labels) {
+    throw new Error(`${file}: expected float32 scores of shape (${rows}, ${labels}), found (${a.shape.join(", ")})`)
+  }
+  return a.data as Float32Array
+}

@@ -1,0 +1,243 @@
+/**
+ * The cores of the train and eval stages, written against upstream artifacts (features, segments, dataset) and label
+ * embeddings as a plain matrix, so the stage files only wire codecs to them.
+ */
+import { Effect } from "effect"
+import * as path from "node:path"
+import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
+import type { Dataset } from "../stages/dataset.ts"
+import type { Features } from "../stages/mert.ts"
+import type { Segments } from "../stages/segment.ts"
+import { loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
+import type { BatchingMode } from "./batching.ts"
+import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
+import { NetEngine } from "./engine.ts"
+import { writeEvaluation, type Evaluation } from "./evaluation.ts"
+import type { RegulariserVersion } from "./loss.ts"
+import { topK } from "./metrics.ts"
+import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
+import { openRows, type RowSource } from "./rows.ts"
+import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
+
+/** Label embeddings of one data set: `labels.length` rows of `dim`. */
+export interface LabelMatrix {
+  readonly labels: ReadonlyArray<string>
+  readonly dim: number
+  readonly matrix: Float32Array
+}
+
+export interface ClusterAssignment {
+  readonly dataset: string
+  readonly label: string
+  readonly cluster: number
+}
+
+export interface DatasetInputs {
+  readonly features: Artifact<Features>
+  readonly segments: Artifact<Segments>
+  readonly dataset: Artifact<Dataset>
+  readonly labels: LabelMatrix
+}
+
+export interface TrainSettings {
+  readonly net: NetConfig["net"]
+  readonly layers?: ReadonlyArray<number>
+  readonly phase: Phase
+  readonly regulariser: RegulariserVersion
+  readonly alpha: number
+  readonly epochs: number
+  readonly patience: number
+  readonly batch: number
+  readonly lr: number
+  readonly weight_decay: number
+  readonly seed: number
+  readonly batching: BatchingMode
+  readonly upsample: Readonly<Record<string, number>>
+  readonly negatives: number
+  readonly val_k?: number
+  readonly lr_factor: number
+  readonly lr_patience: number
+  readonly lr_cooldown: number
+  readonly min_lr: number
+  readonly hidden?: number
+  readonly ff?: number
+  readonly heads?: number
+  readonly num_layers?: number
+  readonly dropout?: number
+}
+
+const fail = (message: string) => Effect.fail(new StageError({ message }))
+
+const fire = (e: Effect.Effect<void>): void => void Effect.runFork(e)
+
+export const trainModel = (
+  inputs: ReadonlyArray<DatasetInputs>,
+  clusters: ReadonlyArray<ClusterAssignment> | undefined,
+  s: TrainSettings,
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+): Effect.Effect<Model, StageError> =>
+  Effect.gen(function* () {
+    if (inputs.length === 0) return yield* fail("train: no training data sets (features, segments, datasets and labels are empty lists)")
+    const first = inputs[0].features.value
+    const layers = chooseLayers(first, s.layers)
+    const sources: Array<RowSource> = []
+    try {
+      const sets: Array<TrainingSet> = []
+      let validation: { rows: Array<number>; labels: Array<Array<number>> } | undefined
+      let outDim = 0
+      for (const [i, d] of inputs.entries()) {
+        const f = d.features.value
+        const name = d.dataset.value.name
+        if (f.dim !== first.dim || f.layers !== first.layers) {
+          return yield* fail(`train: features ${d.features.node} are ${f.layers} x ${f.dim} per segment, but ${inputs[0].features.node} are ${first.layers} x ${first.dim}; all training features must come from the same extractor`)
+        }
+        if (i === 0) outDim = d.labels.dim
+        else if (d.labels.dim !== outDim) return yield* fail(`train: label embeddings of '${name}' are ${d.labels.dim}-d, those of '${inputs[0].dataset.value.name}' ${outDim}-d`)
+        const what = `train: data set '${name}'`
+        const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
+        const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
+        const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
+        const source = yield* attempt(what, () => openRows(d.features.file(f.file), layers))
+        sources.push(source)
+        const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
+        if (labelled.length < trainRows.rows.length) {
+          yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
+        }
+        if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
+        let clusterOf: Array<number> | undefined
+        if (s.phase !== "baseline1") {
+          if (clusters === undefined) return yield* fail(`train: phase '${s.phase}' needs the clusters input (cluster assignments of the training labels)`)
+          const map = new Map(clusters.filter((c) => c.dataset === name).map((c) => [c.label, c.cluster]))
+          const missing = d.dataset.value.labels.filter((l) => !map.has(l))
+          if (missing.length > 0) return yield* fail(`train: the clusters input has no cluster for label(s) ${missing.slice(0, 5).map((l) => `'${l}'`).join(", ")} of data set '${name}'`)
+          clusterOf = d.dataset.value.labels.map((l) => map.get(l)!)
+        }
+        const upsample = s.upsample[name] ?? 1
+        sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train: labelled, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
+        if (i === 0) {
+          const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
+          validation = { rows: v.rows, labels: v.labels }
+        }
+      }
+      for (const name of Object.keys(s.upsample)) {
+        if (!sets.some((t) => t.name === name)) return yield* fail(`train: upsample names data set '${name}', which is not among the training data sets (${sets.map((t) => t.name).join(", ")})`)
+      }
+      if (validation === undefined || validation.rows.length === 0) {
+        return yield* fail(`train: the first training data set '${sets[0].name}' has no segments in its validation split; its validation macro F1 drives the schedule and the checkpoint choice`)
+      }
+      const k = s.val_k ?? referenceTopK(inputs[0].dataset.value)
+      if (k === undefined) return yield* fail(`train: no reference top-k for data set '${sets[0].name}'; set val_k`)
+      const base = referenceConfig(s.net, layers.length * first.dim, outDim)
+      const config: NetConfig = {
+        ...base,
+        hidden: s.hidden ?? base.hidden,
+        ff: s.ff ?? base.ff,
+        heads: s.heads ?? base.heads,
+        num_layers: s.num_layers ?? base.num_layers,
+        dropout: s.dropout ?? base.dropout,
+      }
+      yield* env.progress.start(s.epochs, "epochs")
+      const result = yield* attemptPromise("train", () =>
+        train(
+          sets,
+          { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
+          {
+            config,
+            phase: s.phase,
+            regulariser: s.regulariser,
+            alpha: s.alpha,
+            epochs: s.epochs,
+            patience: s.patience,
+            batch: s.batch,
+            lr: s.lr,
+            weightDecay: s.weight_decay,
+            seed: s.seed,
+            batching: s.batching,
+            negatives: s.negatives,
+            plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
+            threads: env.threads,
+          },
+          (r) => {
+            fire(env.progress.advance())
+            fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
+          },
+        ),
+      )
+      yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights))
+      const model: Model = {
+        config,
+        weights: WEIGHTS_FILE,
+        layers,
+        feature_dim: first.dim,
+        datasets: sets.map((t) => t.name),
+        phase: s.phase,
+        regulariser: s.regulariser,
+        alpha: s.alpha,
+        seed: s.seed,
+        curves: [...result.curves],
+        best_epoch: result.bestEpoch,
+        best_val_f1: result.bestValF1,
+        stopped_early: result.stoppedEarly,
+      }
+      return model
+    } finally {
+      for (const src of sources) src.close()
+    }
+  })
+
+export interface EvalSettings {
+  readonly k?: number
+  readonly split: SplitChoice
+  readonly chance_draws: number
+  readonly seed: number
+}
+
+export const evaluateModel = (
+  model: Artifact<Model>,
+  d: DatasetInputs,
+  s: EvalSettings,
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+): Effect.Effect<Evaluation, StageError> =>
+  Effect.gen(function* () {
+    const m = model.value
+    const f = d.features.value
+    const dataset = d.dataset.value
+    const what = `eval: data set '${dataset.name}'`
+    if (f.dim !== m.feature_dim || m.layers.some((l) => l >= f.layers)) {
+      return yield* fail(`eval: model ${model.node} takes layers [${m.layers.join(", ")}] of ${m.feature_dim}-d features; ${d.features.node} has ${f.layers} layers of ${f.dim}`)
+    }
+    if (d.labels.dim !== m.config.out_dim) {
+      return yield* fail(`eval: model ${model.node} embeds into ${m.config.out_dim} dimensions, the label embeddings of '${dataset.name}' are ${d.labels.dim}-d`)
+    }
+    const k = s.k ?? referenceTopK(dataset)
+    if (k === undefined) return yield* fail(`eval: no reference top-k for data set '${dataset.name}'; set k`)
+    const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
+    const rows = yield* attempt(what, () => splitRows(dataset, tracks, s.split, what))
+    if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
+    const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
+    const weights = yield* attempt(`eval: reading model ${model.node}`, () => loadWeights(model))
+    const source = yield* attempt(what, () => openRows(d.features.file(f.file), m.layers))
+    const emb = yield* Effect.acquireUseRelease(
+      attemptPromise("eval: starting onnxruntime", () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads: env.threads })),
+      (engine) => attemptPromise("eval: embedding the segments", () => embedRows(engine, weights, m.config.out_dim, source, rows.rows)),
+      (engine) => Effect.promise(() => engine.release()).pipe(Effect.zipRight(Effect.sync(() => source.close()))),
+    )
+    const n = rows.rows.length
+    const scores = cosineScores(emb, n, embeddings, m.config.out_dim)
+    const segTable = yield* attempt(what, () => segmentNumbers(d.segments, rows.rows))
+    return yield* writeEvaluation(env.outDir, {
+      level: "segment",
+      dataset: dataset.name,
+      split: s.split,
+      k,
+      labels: dataset.labels,
+      rowTracks: rows.tracks,
+      rowSegments: segTable,
+      scores,
+      truth: truthMatrix(rows.labels, dataset.labels.length),
+      predicted: topK(scores, n, dataset.labels.length, k),
+      model: { node: model.node, datasets: m.datasets, phase: m.phase, regulariser: m.regulariser, alpha: m.alpha, best_epoch: m.best_epoch },
+      chanceDraws: s.chance_draws,
+      seed: s.seed,
+    })
+  })
