@@ -32,8 +32,8 @@ export const interleaveS16 = (channels: ReadonlyArray<Float32Array>): Int16Array
   for (let c = 0; c < ch; c++) {
     const src = channels[c]
     for (let i = 0; i < frames; i++) {
-      const v = Math.round(src[i] * 32767)
-      out[i * ch + c] = v > 32767 ? 32767 : v < -32768 ? -32768 : v
+      const v = src[i] * 32767
+      out[i * ch + c] = v >= 32767 ? 32767 : v <= -32768 ? -32768 : Math.round(v)
     }
   }
   return out

@@ -3,11 +3,13 @@
  */
 import type { Stage } from "../runtime/stage.ts"
 import { DatasetStage } from "./dataset.ts"
+import { DemoStage } from "./demo-data.ts"
 import { DecodeStage } from "./decode.ts"
 import { SegmentStage } from "./segment.ts"
 import { MertStage } from "./mert.ts"
 
 export const stages: ReadonlyArray<Stage> = [
+  DemoStage,
   DatasetStage,
   DecodeStage,
   SegmentStage,
