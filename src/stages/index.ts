@@ -7,6 +7,8 @@ import { DemoStage } from "./demo-data.ts"
 import { DecodeStage } from "./decode.ts"
 import { SegmentStage } from "./segment.ts"
 import { MertStage } from "./mert.ts"
+import { LabelEmbedStage } from "./label-embed.ts"
+import { ClusterStage } from "./cluster.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DemoStage,
@@ -14,4 +16,6 @@ export const stages: ReadonlyArray<Stage> = [
   DecodeStage,
   SegmentStage,
   MertStage,
+  LabelEmbedStage,
+  ClusterStage,
 ]
