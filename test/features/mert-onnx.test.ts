@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import onnxProto from "onnx-proto"
 import { describe, expect, it } from "vitest"
@@ -10,6 +11,7 @@ import { tempDir } from "../support/stage-harness.ts"
 import { lcg } from "./support.ts"
 
 const { onnx } = onnxProto
+const require = createRequire(import.meta.url)
 const dir = tempDir("mea-onnx-")
 const write = (name: string, bytes: Uint8Array): string => {
   const file = path.join(dir, name)
@@ -134,5 +136,22 @@ describe("Wav2Vec2 normalisation", () => {
     normalizeInto(segments[0], a)
     normalizeInto(segments[0].map((v) => 0.1 * v + 0.2), b)
     a.forEach((v, i) => expect(b[i]).toBeCloseTo(v, 3))
+  })
+})
+
+describe("the onnxruntime service", () => {
+  it("describes a model's inputs and outputs with symbolic and fixed dimensions", async () => {
+    const io = await withSession(TINY_FIXTURE, (s) => Effect.succeed({ inputs: s.inputs, outputs: s.outputs }))
+    expect(io.inputs).toEqual([{ name: "input_values", type: "float32", shape: ["batch", "samples"] }])
+    expect(io.outputs).toContainEqual({ name: "hidden_states", type: "float32", shape: ["batch", 5, "frames", 32] })
+  })
+
+  const cudaLibrary = path.join(path.dirname(require.resolve("onnxruntime-node")), "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_shared.so")
+  it.skipIf(fs.existsSync(cudaLibrary))("asking for CUDA without onnxruntime's CUDA binaries fails with how to install them", async () => {
+    const msg = await Effect.runPromise(
+      Effect.flip((Effect.flatMap(OnnxRuntime, (ort) => ort.session(TINY_FIXTURE, { executionProviders: ["cuda"] }))).pipe(Effect.scoped, Effect.provide(OnnxRuntimeLive))),
+    ).then((e) => e.message)
+    expect(msg).toContain(`cannot load ONNX model ${TINY_FIXTURE}`)
+    expect(msg).toContain("--onnxruntime-node-install=cuda12")
   })
 })
