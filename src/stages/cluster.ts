@@ -129,8 +129,8 @@ export const ClusterStage = defineStage({
         if (bw < NOISE_BANDWIDTH) {
           const note =
             `bandwidth ${bw.toExponential(3)} is ~0: with ${points.n} labels and quantile ${p.quantile}, estimate_bandwidth's k = ${neighbours} ` +
-            `is the label itself, so the bandwidth is rounding noise and ${r.centres.length} of ${points.n} labels are their own cluster` +
-            (r.emptySeeds > 0 ? ` (${r.emptySeeds} labels fell to rounding and joined their nearest centre)` : "") +
+            `is the label itself, so the bandwidth is rounding noise: ${r.centres.length} clusters for ${points.n} labels, every label alone` +
+            (r.emptySeeds > 0 ? ` except ${r.emptySeeds} whose seed rounding left empty and that joined their nearest centre` : "") +
             `; set min_neighbours: 2 (or quantile >= ${(Math.ceil((2 / points.n) * 1000) / 1000).toFixed(3)}) for a bandwidth from the nearest other label`
           notes.push(note)
           yield* ctx.progress.warn(note)
