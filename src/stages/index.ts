@@ -9,6 +9,9 @@ import { SegmentStage } from "./segment.ts"
 import { MertStage } from "./mert.ts"
 import { LabelEmbedStage } from "./label-embed.ts"
 import { ClusterStage } from "./cluster.ts"
+import { TrainStage } from "./train.ts"
+import { EvalStage } from "./eval.ts"
+import { VoteStage } from "./vote.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DemoStage,
@@ -18,4 +21,7 @@ export const stages: ReadonlyArray<Stage> = [
   MertStage,
   LabelEmbedStage,
   ClusterStage,
+  TrainStage,
+  EvalStage,
+  VoteStage,
 ]
