@@ -140,12 +140,13 @@ export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng
   for (const s of specs) {
     const a = elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width)
     const keep = 1 / (1 - s.p)
+    // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
+    const threshold = s.p * 4294967296
     const block = s.width / s.groups
-    for (let r = 0; r < rows; r++) {
-      for (let g = 0; g < s.groups; g++) {
-        const v = rng.next() < s.p ? 0 : keep
-        if (v !== 0) a.fill(v, r * s.width + g * block, r * s.width + (g + 1) * block)
-      }
+    if (block === 1) {
+      for (let i = 0; i < a.length; i++) a[i] = rng.u32() < threshold ? 0 : keep
+    } else {
+      for (let g = 0; g < rows * s.groups; g++) if (rng.u32() >= threshold) a.fill(keep, g * block, (g + 1) * block)
     }
     masks.set(s.name, a)
   }

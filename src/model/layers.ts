@@ -17,7 +17,7 @@ export interface ParamSpec {
   readonly init: Init
 }
 
-/** A dropout site: the mask is drawn per step in JS, `groups` contiguous blocks share one draw (attention heads). */
+/** A dropout site: the mask is drawn per step in JS, `groups` independent draws per row, each shared by a contiguous block of width / groups (width for elementwise dropout, the head count for attention dropout). */
 export interface MaskSpec {
   readonly name: string
   readonly width: number
@@ -83,7 +83,7 @@ export const relu = (): Module => ({
 })
 
 /** Inverted dropout with an externally drawn mask; identity at inference. */
-export const dropout = (name: string, width: number, p: number, groups = 1): Module => {
+export const dropout = (name: string, width: number, p: number, groups = width): Module => {
   const spec: MaskSpec = { name, width, p, groups }
   return {
     params: [],

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { AdamW } from "../../src/model/adamw.ts"
+import { drawMasks } from "../../src/model/engine.ts"
+import { dropout, selfAttentionLength1 } from "../../src/model/layers.ts"
 import { planEpoch, upsampledPool } from "../../src/model/batching.ts"
 import { Rng } from "../../src/model/rng.ts"
 import { ReduceLROnPlateau } from "../../src/model/scheduler.ts"
@@ -62,5 +64,35 @@ describe("multi-data-set batching", () => {
     const c = planEpoch(pools, 4, "max_size_cycle", new Rng(10)).map((s) => s.map((b) => [...b.rows]))
     expect(a).toEqual(b)
     expect(a).not.toEqual(c)
+  })
+})
+
+describe("dropout masks", () => {
+  it("elementwise: each entry 0 with probability p, else 1/(1-p)", () => {
+    const m = drawMasks([{ name: "d", width: 100, p: 0.1, groups: 100 }], 50, new Rng(1)).get("d")!
+    const zeros = m.filter((v) => v === 0).length
+    expect(zeros / m.length).toBeGreaterThan(0.08)
+    expect(zeros / m.length).toBeLessThan(0.12)
+    expect(m.every((v) => v === 0 || Math.abs(v - 1 / 0.9) < 1e-6)).toBe(true)
+    // Not all-or-nothing per row.
+    for (let r = 0; r < 50; r++) expect(m.subarray(r * 100, (r + 1) * 100).some((v) => v !== 0)).toBe(true)
+  })
+  it("attention heads: one draw per (row, head), shared by the head's slice", () => {
+    const m = drawMasks([{ name: "h", width: 8, p: 0.5, groups: 2 }], 200, new Rng(2)).get("h")!
+    let dropped = 0
+    for (let g = 0; g < 400; g++) {
+      const slice = m.subarray(g * 4, (g + 1) * 4)
+      expect(new Set(slice).size).toBe(1)
+      if (slice[0] === 0) dropped++
+    }
+    expect(dropped / 400).toBeGreaterThan(0.4)
+    expect(dropped / 400).toBeLessThan(0.6)
+  })
+})
+
+describe("dropout sites of the nets", () => {
+  it("elementwise dropout draws per element, attention dropout per head", () => {
+    expect(dropout("d", 6, 0.5).masks).toEqual([{ name: "d", width: 6, p: 0.5, groups: 6 }])
+    expect(selfAttentionLength1("a", 8, 2, 0.1).masks).toEqual([{ name: "a.attn_drop", width: 8, p: 0.1, groups: 2 }])
   })
 })
