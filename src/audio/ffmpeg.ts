@@ -56,10 +56,11 @@ export interface DecodeOptions {
 }
 
 /**
- * Arguments for: first audio stream of `file` -> `rate` Hz (soxr) -> mono -> s16le on stdout.
- * Mono: for integer output swresample normalises its downmix matrix to unity gain, so stereo becomes exactly
- * (L + R) / 2, the mean of the channels (test/audio/decode.test.ts checks it). Sources with more than two channels get
- * ffmpeg's standard surround downmix (centre and surrounds at -3 dB, LFE dropped), not a plain mean.
+ * Arguments for: first audio stream of `file` -> mono -> `rate` Hz (soxr) -> s16le on stdout.
+ * Mono first, so the resampler runs on one channel. `rematrix_maxval=1` makes swresample normalise its downmix matrix
+ * to unity gain, so stereo becomes exactly (L + R) / 2, the mean of the channels (test/audio/decode.test.ts checks
+ * it). Sources with more than two channels get ffmpeg's standard surround downmix (centre and surrounds at -3 dB,
+ * LFE dropped), normalised the same way, not a plain mean.
  * The resampler must output float: when soxr writes int16 itself it dithers with a random seed, and the same file
  * would decode to different bits on every run (breaking content hashing downstream).
  */
@@ -74,9 +75,7 @@ export const ffmpegArgs = (file: string, options: DecodeOptions): ReadonlyArray<
   "0:a:0",
   "-vn",
   "-af",
-  `aresample=${options.rate}:resampler=${options.resampler ?? "soxr"},aformat=sample_fmts=flt`,
-  "-ac",
-  "1",
+  `aresample=ocl=mono:rematrix_maxval=1,aresample=${options.rate}:resampler=${options.resampler ?? "soxr"},aformat=sample_fmts=flt`,
   "-f",
   "s16le",
   "-acodec",
