@@ -293,7 +293,7 @@ const main = cli(process.argv).pipe(
       const error = Option.isSome(failure) ? failure.value : Cause.squash(cause)
       process.stderr.write(`${render(error)}\n`)
       if (process.env.MEA_DEBUG === "1") process.stderr.write(`${Cause.pretty(cause)}\n`)
-      process.exitCode = Option.isSome(failure) && failure.value instanceof PipelineErrors ? 2 : 1
+      process.exitCode = Option.isSome(failure) && (failure.value instanceof PipelineErrors || failure.value instanceof UsageError) ? 2 : 1
     }),
   ),
 )

@@ -3,6 +3,7 @@
  * stage lookup, params validation against each stage's Schema, input references, codec compatibility and cycles.
  */
 import { Effect, Either, ParseResult } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { PipelineError, PipelineErrors, type SourceLocation } from "./errors.ts"
 import { interpolate, interpolateString, type Scope } from "./interpolate.ts"
@@ -278,6 +279,14 @@ export const buildGraph = (
             continue
           }
           const resolved = path.resolve(pipeline.dir, strings[0])
+          // Checked before anything runs, so a wrong data path fails in a second, not after an hour of features.
+          const st = fs.statSync(resolved, { throwIfNoEntry: false })
+          const want = spec._tag === "File" ? "file" : "folder"
+          if (st === undefined || (spec._tag === "File" ? !st.isFile() : !st.isDirectory())) {
+            const found = st === undefined ? "nothing there" : st.isDirectory() ? "a folder" : "a file"
+            errors.push(err(at("inputs", name), `input '${name}' of node '${x.id}': expected a ${want} at ${strings[0]} (${resolved}), found ${found}`))
+            continue
+          }
           inputs[name] =
             spec._tag === "File"
               ? { kind: "file", path: resolved, display: strings[0] }

@@ -49,8 +49,8 @@ const locator =
     return { file, line: pos.line, column: pos.col }
   }
 
-const syntaxError = (file: string, e: YAML.YAMLError): PipelineError => {
-  const pos = e.linePos?.[0]
+const syntaxError = (file: string, lines: YAML.LineCounter, e: YAML.YAMLError): PipelineError => {
+  const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0])
   const message = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")
   return new PipelineError({
     file,
@@ -61,16 +61,47 @@ const syntaxError = (file: string, e: YAML.YAMLError): PipelineError => {
 }
 
 /** Turns Schema issues into located pipeline errors, one per issue. */
+/** Schema's type names, in the words of a YAML author. */
+const plainTypes = (message: string): string =>
+  message
+    .replace(/\{ readonly \[x: string\]: [^}]* \}/g, "a map")
+    .replace(/ReadonlyArray<string>/g, "a list of strings")
+    .replace(/ReadonlyArray<[^>]*>/g, "a list")
+
+/**
+ * Turns Schema issues into located pipeline errors. Union branches at one key merge into one message ("Expected a or b,
+ * actual x"), and the "Expected undefined" branch of an optional key is dropped when the key's real problem is known.
+ */
 export const issuesToErrors = (
   e: ParseResult.ParseError,
   file: string,
   prefix: ReadonlyArray<string | number>,
   locate: (p: ReadonlyArray<string | number>) => SourceLocation | undefined,
-): ReadonlyArray<PipelineError> =>
-  ParseResult.ArrayFormatter.formatErrorSync(e).map((issue) => {
-    const p = [...prefix, ...issue.path.map((s) => (typeof s === "symbol" ? String(s) : s))]
-    return new PipelineError({ file, location: locate(p), path: p, message: issue.message })
-  })
+): ReadonlyArray<PipelineError> => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(e).map((issue) => ({
+    path: [...prefix, ...issue.path.map((s) => (typeof s === "symbol" ? String(s) : s))],
+    message: plainTypes(issue.message),
+  }))
+  const key = (p: ReadonlyArray<string | number>) => p.join("\0")
+  const isPrefix = (a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>) => a.length <= b.length && a.every((x, i) => b[i] === x)
+  const kept = issues.filter(
+    (i) => !(/^Expected undefined, actual/.test(i.message) && issues.some((o) => o !== i && !/^Expected undefined/.test(o.message) && isPrefix(i.path, o.path))),
+  )
+  const merged = new Map<string, { path: Array<string | number>; expected: Array<string>; actual?: string; other: Array<string> }>()
+  for (const i of kept) {
+    const entry = merged.get(key(i.path)) ?? { path: i.path, expected: [], other: [] }
+    const m = /^Expected (.*), actual (.*)$/s.exec(i.message)
+    if (m !== null) {
+      entry.expected.push(m[1])
+      entry.actual = m[2]
+    } else entry.other.push(i.message)
+    merged.set(key(i.path), entry)
+  }
+  return [...merged.values()].flatMap((m) => [
+    ...(m.expected.length > 0 ? [`Expected ${m.expected.join(" or ")}, actual ${m.actual}`] : []),
+    ...m.other,
+  ].map((message) => new PipelineError({ file, location: locate(m.path), path: m.path, message })))
+}
 
 const decodeFile = Schema.decodeUnknownEither(PipelineFile, { errors: "all", onExcessProperty: "error" })
 
@@ -140,13 +171,13 @@ export const parsePipeline = (
 ): Either.Either<LoadedPipeline, PipelineErrors> => {
   const lines = new YAML.LineCounter()
   const doc = YAML.parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length > 0) return Either.left(new PipelineErrors({ errors: doc.errors.map((e) => syntaxError(file, e)) }))
+  if (doc.errors.length > 0) return Either.left(new PipelineErrors({ errors: doc.errors.map((e) => syntaxError(file, lines, e)) }))
   const locate = locator(doc, lines, file)
   const raw: unknown = doc.toJS({ maxAliasCount: 1000 })
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return Either.left(
       new PipelineErrors({
-        errors: [new PipelineError({ file, location: locate([]), path: [], message: `expected a map with 'stages', found ${typeName(raw)}` })],
+        errors: [new PipelineError({ file, location: locate([]) ?? { file, line: 1, column: 1 }, path: [], message: `expected a map with 'stages', found ${raw === null ? "an empty document" : typeName(raw)}` })],
       }),
     )
   }

@@ -97,4 +97,16 @@ export const fail = defineStage({
   run: () => Effect.fail(new StageError({ message: "data/broken.csv line 3: expected 4 columns, found 2" })),
 })
 
-export const stages = [source, add, floor, slow, fail]
+export const Text = codec("text", Schema.Struct({ text: Schema.String }))
+
+export const label = defineStage({
+  name: "label",
+  version: 1,
+  description: "A text, for codec mismatch tests",
+  params: Schema.Struct({ text: Schema.String }),
+  inputs: {},
+  output: Text,
+  run: (ctx) => Effect.succeed({ text: ctx.params.text }),
+})
+
+export const stages = [source, add, floor, slow, fail, label]

@@ -1,0 +1,1 @@
+export declare const buildBundle: (root: string) => Promise<void>
