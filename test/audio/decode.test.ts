@@ -78,9 +78,12 @@ describe("decode", () => {
 
   it("fails on a corrupt file, naming it", async () => {
     const tracks = [track("ok", f("mono48.wav")), track("bad", f("corrupt.mp3"))]
-    await expect(runStagePromise(DecodeStage, { inputs: { dataset: datasetOf(tracks) } })).rejects.toMatchObject({
+    const outDir = tempDir("mea-decode-fail-")
+    await expect(runStagePromise(DecodeStage, { outDir, inputs: { dataset: datasetOf(tracks) } })).rejects.toMatchObject({
       message: expect.stringMatching(new RegExp(`^${f("corrupt.mp3").replace(/[.]/g, "\\.")} \\(track "bad"\\): cannot decode: ffmpeg exited with code 1`)),
     })
+    // No partial output is left behind.
+    expect(fs.readdirSync(outDir)).toEqual([])
   })
 
   it("skips corrupt and empty files under on_error: skip, and lists them", async () => {

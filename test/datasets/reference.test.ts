@@ -68,4 +68,24 @@ describe("reference JSON metadata (real files)", () => {
     expect(result.warnings).toHaveLength(397)
     expect(d.labels).toEqual([...EMOTIFY_LABELS])
   })
+
+  it("reads MTG's three JSON files from a root folder with their official splits", async () => {
+    const audio = tempDir("mea-ref-mtg-")
+    for (const rel of ["48/948.mp3", "46/3346.mp3", "24/3524.mp3"]) writeWav(path.join(audio, rel), [sine(440, 0.3, 8000, 0.5)], 8000)
+    const params = {
+      format: "reference-json",
+      name: "mtg",
+      files: { train: "jamendo-train.json", validation: "jamendo-validation.json", test: "jamendo-test.json" },
+      audio_root: audio,
+      on_error: "skip",
+    }
+    const result = await runStagePromise(DatasetStage, { params, inputs: { root: { path: resources, hash: "test", files: [] } } })
+    const d = result.value as Dataset
+    expect(d.tracks.map((t) => [t.id, t.split, t.labels, t.duration])).toEqual([
+      ["948", "train", ["background"], 212.7],
+      ["3346", "validation", ["melodic", "calm"], 195.0],
+      ["3524", "test", ["melodic"], 266.1],
+    ])
+    expect(d.skipped).toHaveLength(9949 + 3802 + 4231 - 3)
+  })
 })

@@ -162,7 +162,7 @@ const emotifyPlan = (root: string, o: DemoOptions) => {
     // Listeners tick each GEMS label with a probability that falls with its distance from the track's mood.
     const listeners = r.int(6, 12)
     for (let l = 0; l < listeners; l++) {
-      let ticks = EMOTIFY_LABELS.map((label) => (r.next() < 0.9 * Math.exp(-(moodDistance(mood, moodOf(label)) ** 2) / 0.25) ? 1 : 0))
+      let ticks = EMOTIFY_LABELS.map((label) => (r.next() < 0.9 * Math.exp(-(moodDistance(mood, moodOf(label)) ** 2) / 0.4) ? 1 : 0))
       if (ticks.every((t) => t === 0)) {
         const nearest = nearestLabels(mood, EMOTIFY_LABELS, 1)[0]
         ticks = EMOTIFY_LABELS.map((label) => (label === nearest ? 1 : 0))
