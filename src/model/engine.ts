@@ -96,6 +96,7 @@ export class NetEngine {
     const out = await this.fwd.run(feeds)
     const saved: Record<string, ort.Tensor> = {}
     for (const s of this.graphs.saved) saved[s] = out[s]
+    for (const s of this.graphs.passedInputs) saved[s] = feeds[s]
     return { rows, anchors: out[ANCHORS].data as Floats, similarity: out[SIMILARITY].data as Floats, saved }
   }
 

@@ -21,6 +21,8 @@ export interface TrainGraphs {
   readonly masks: ReadonlyArray<MaskSpec>
   /** Forward outputs that the backward graph reads. */
   readonly saved: ReadonlyArray<string>
+  /** Forward inputs that the backward graph reads as well. */
+  readonly passedInputs: ReadonlyArray<string>
 }
 
 /**
@@ -45,7 +47,7 @@ export const buildTrainGraphs = (
   const total = t.b.op("Add", [dA, t.b.op("MatMul", [dSsym, a])])
   const dx = out.back(total, options.inputGradient === true)
   if (dx !== undefined) t.b.output(dx, gradName(INPUT))
-  return { forward: t.f.toBytes(), backward: t.b.toBytes(), params: net.params, masks: net.masks, saved: t.saved }
+  return { forward: t.f.toBytes(), backward: t.b.toBytes(), params: net.params, masks: net.masks, saved: t.saved, passedInputs: t.passedInputs }
 }
 
 /** x (B, in) -> embedding (B, out) without dropout. */

@@ -45,9 +45,9 @@ export class GraphBuilder {
     readonly elem: ElemType,
   ) {}
 
-  /** A fresh tensor name with a readable prefix. */
+  /** A fresh tensor name with a readable prefix, unique across graphs of different names. */
   fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`
+    return `${this.name}.${prefix}_${this.counter++}`
   }
 
   /** Declares a graph input (idempotent: the same name declared twice is one input). */

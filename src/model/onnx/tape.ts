@@ -5,7 +5,6 @@
  */
 import { GraphBuilder, type ElemType } from "./builder.ts"
 
-export const savedName = (t: string): string => `s:${t}`
 export const maskName = (m: string): string => `m:${m}`
 export const gradName = (p: string): string => `g:${p}`
 
@@ -17,8 +16,10 @@ export const paramsAsInputs: ParamSource = (f, name, shape) => f.input(name, sha
 export class Tape {
   readonly f: GraphBuilder
   readonly b: GraphBuilder
-  /** Names of the forward tensors that the backward graph reads, in the order they were saved. */
+  /** Forward tensors that the backward graph reads (forward outputs under their own names, no copy). */
   readonly saved: Array<string> = []
+  /** Forward graph inputs that the backward graph reads too (the caller feeds them to both). */
+  readonly passedInputs: Array<string> = []
 
   constructor(
     readonly train: boolean,
@@ -37,15 +38,18 @@ export class Tape {
     return this.b.input(name, shape)
   }
 
-  /** Makes a forward tensor available to the backward graph; returns its name there. */
+  /** Makes a forward tensor available to the backward graph; returns its name there (the same name). */
   save(t: string): string {
-    const n = savedName(t)
-    if (!this.b.hasInput(n)) {
-      this.f.output(t, n)
-      this.b.input(n)
-      this.saved.push(n)
+    if (!this.b.hasInput(t)) {
+      this.b.input(t)
+      if (this.f.hasInput(t)) {
+        this.passedInputs.push(t)
+      } else {
+        this.f.output(t)
+        this.saved.push(t)
+      }
     }
-    return n
+    return t
   }
 
   /** A dropout mask (0 or 1/(1-p) per element), an input of both graphs. */
