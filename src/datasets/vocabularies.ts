@@ -34,19 +34,29 @@ export const VOCABULARIES = {
 export type VocabularyName = keyof typeof VOCABULARIES
 
 /**
- * CAL500's vocab.txt writes emotion words as `Emotion-Angry_/_Aggressive`; the reference labels are `angry, aggressive`.
- * Returns undefined for non-emotion entries (instruments, genres, `NOT-Emotion-...`).
+ * CAL500's vocab.txt writes emotion words as `Emotion-Angry_/_Agressive` (sic: the official file misspells it), and
+ * the reference labels are `angry, aggressive`. Returns undefined for non-emotion entries (instruments, genres,
+ * `NOT-Emotion-...`). Emotion entries outside the 17 (`Emotion-Laid-back_/_Mellow`) come back as their own label and
+ * are left out by the loader.
  */
 export const cal500LabelOfVocabEntry = (entry: string): string | undefined => {
   const m = /^Emotion-(.+)$/.exec(entry.trim())
   if (m === null) return undefined
-  return m[1].split("_/_").map((w) => w.replace(/_/g, " ").trim().toLowerCase()).join(", ")
+  const label = m[1].split("_/_").map((w) => w.replace(/_/g, " ").trim().toLowerCase()).join(", ")
+  return CAL500_SPELLING[label] ?? label
 }
 
-/** The vocab.txt entry for a CAL500 label (inverse of cal500LabelOfVocabEntry; used by the demo data writer). */
-export const cal500VocabEntryOfLabel = (label: string): string =>
-  "Emotion-" +
-  label
-    .split(", ")
-    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
-    .join("_/_")
+/** Official vocab.txt spelling -> reference label. */
+const CAL500_SPELLING: Readonly<Record<string, string>> = { "angry, agressive": "angry, aggressive" }
+
+/** The official vocab.txt entry for a CAL500 label (the demo data writes vocab.txt with it). */
+export const cal500VocabEntryOfLabel = (label: string): string => {
+  const official = Object.entries(CAL500_SPELLING).find(([, l]) => l === label)?.[0] ?? label
+  return (
+    "Emotion-" +
+    official
+      .split(", ")
+      .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+      .join("_/_")
+  )
+}

@@ -6,7 +6,7 @@ import { parseCal500 } from "../../src/datasets/cal500.ts"
 import { parseEmotifyCsv, EMOTIFY_DEFAULTS } from "../../src/datasets/emotify.ts"
 import { parseMtgTsv } from "../../src/datasets/mtg-jamendo.ts"
 import { seededSplit } from "../../src/datasets/split.ts"
-import { CAL500_LABELS, EMOTIFY_LABELS } from "../../src/datasets/vocabularies.ts"
+import { CAL500_LABELS, cal500LabelOfVocabEntry, cal500VocabEntryOfLabel, EMOTIFY_LABELS } from "../../src/datasets/vocabularies.ts"
 import { DatasetStage, type Dataset } from "../../src/stages/dataset.ts"
 import { runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { sine, writeWav } from "../audio/fixtures.ts"
@@ -155,20 +155,29 @@ describe("dataset inputs", () => {
 })
 
 describe("cal500", () => {
-  const vocab = ["Emotion-Angry_/_Aggressive", "NOT-Emotion-Angry_/_Aggressive", "Emotion-Laid-back_/_Mellow", "Genre-Rock", ...CAL500_LABELS.slice(1).map((l) => "Emotion-" + l.split(", ").map((w) => w[0].toUpperCase() + w.slice(1)).join("_/_"))]
+  // As in the official vocab.txt, "Agressive" is misspelt.
+  const vocab = ["Emotion-Angry_/_Agressive", "NOT-Emotion-Angry_/_Agressive", "Emotion-Laid-back_/_Mellow", "Genre-Rock", ...CAL500_LABELS.slice(1).map((l) => "Emotion-" + l.split(", ").map((w) => w[0].toUpperCase() + w.slice(1)).join("_/_"))]
   const line = (on: ReadonlyArray<string>) => vocab.map((v) => (on.includes(v) ? 1 : 0)).join(",")
 
   it("maps vocab.txt emotion columns to the 17 labels and ignores the others", () => {
     const parsed = parseCal500({
       songNames: "a-song_one\nb-song_two\n",
       vocab: vocab.join("\n"),
-      annotations: [line(["Emotion-Angry_/_Aggressive", "Emotion-Laid-back_/_Mellow", "Emotion-Sad", "Genre-Rock"]), line(["NOT-Emotion-Angry_/_Aggressive", "Emotion-Tender_/_Soft"])].join("\n"),
+      annotations: [line(["Emotion-Angry_/_Agressive", "Emotion-Laid-back_/_Mellow", "Emotion-Sad", "Genre-Rock"]), line(["NOT-Emotion-Angry_/_Agressive", "Emotion-Tender_/_Soft"])].join("\n"),
     })
     expect(parsed.problems).toEqual([])
     expect(parsed.tracks.map((t) => [t.id, t.path, t.labels])).toEqual([
       ["a-song_one", "mp3/a-song_one", ["angry, aggressive", "sad"]],
       ["b-song_two", "mp3/b-song_two", ["tender, soft"]],
     ])
+  })
+
+  it("maps every official emotion entry to its label and back", () => {
+    for (const label of CAL500_LABELS) expect(cal500LabelOfVocabEntry(cal500VocabEntryOfLabel(label))).toBe(label)
+    expect(cal500VocabEntryOfLabel("angry, aggressive")).toBe("Emotion-Angry_/_Agressive")
+    expect(cal500LabelOfVocabEntry("Emotion-Angry_/_Aggressive")).toBe("angry, aggressive")
+    expect(cal500LabelOfVocabEntry("NOT-Emotion-Sad")).toBeUndefined()
+    expect(cal500LabelOfVocabEntry("Instrument_-_Piano")).toBeUndefined()
   })
 
   it("reports a line with the wrong number of values, and counts that disagree", () => {

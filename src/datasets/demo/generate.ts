@@ -13,7 +13,7 @@
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { seededSplit } from "../split.ts"
-import { CAL500_LABELS, cal500VocabEntryOfLabel, EMOTIFY_GENRES, EMOTIFY_LABELS, MTG_LABELS } from "../vocabularies.ts"
+import { CAL500_LABELS, cal500LabelOfVocabEntry, cal500VocabEntryOfLabel, EMOTIFY_GENRES, EMOTIFY_LABELS, MTG_LABELS } from "../vocabularies.ts"
 import { writeAudio, type AudioFormat } from "./encode.ts"
 import { moodDistance, moodOf, nearestLabels, type Mood } from "./moods.ts"
 import { rng, type Rng } from "./random.ts"
@@ -107,8 +107,9 @@ const mtgPlan = (root: string, o: DemoOptions) => {
 const cal500Plan = (root: string, o: DemoOptions) => {
   // vocab.txt as in the official file: emotions (including Laid-back/Mellow, which the reference ignores), their
   // NOT- negations, and non-emotion entries.
-  const emotions = [...CAL500_LABELS.map(cal500VocabEntryOfLabel), "Emotion-Laid-back_/_Mellow"]
-  const vocab = [...emotions, ...emotions.map((e) => `NOT-${e}`), "Genre-Classical", "Genre-Rock", "Genre-Electronica", "Genre-Pop", "Instrument_-_Piano", "Usage-Driving"]
+  // Official order: alphabetical emotions, each followed by its negation, then the other categories.
+  const emotions = [...CAL500_LABELS.map(cal500VocabEntryOfLabel), "Emotion-Laid-back_/_Mellow"].sort()
+  const vocab = [...emotions.flatMap((e) => [e, `NOT-${e}`]), "Genre-Classical", "Genre-Rock", "Genre-Electronica", "Genre-Pop", "Instrument_-_Piano", "Usage-Driving"]
   const songs: Array<string> = []
   const annotations: Array<string> = []
   const audio: Array<AudioJob> = []
@@ -121,8 +122,8 @@ const cal500Plan = (root: string, o: DemoOptions) => {
     const name = `demo_artist_${Math.floor(i / 3)}-demo_song_${i}`
     const values = vocab.map((entry) => {
       if (entry === "Emotion-Laid-back_/_Mellow") return mood.arousal < -0.3 ? 1 : 0
-      if (entry.startsWith("NOT-Emotion-")) return labels.has(CAL500_LABELS[emotions.indexOf(entry.slice(4))]) ? 0 : 1
-      if (entry.startsWith("Emotion-")) return labels.has(CAL500_LABELS[emotions.indexOf(entry)]) ? 1 : 0
+      if (entry.startsWith("NOT-Emotion-")) return labels.has(cal500LabelOfVocabEntry(entry.slice(4)) ?? "") ? 0 : 1
+      if (entry.startsWith("Emotion-")) return labels.has(cal500LabelOfVocabEntry(entry) ?? "") ? 1 : 0
       if (entry.startsWith("Genre-")) return entry.toLowerCase().includes(genre.slice(0, 5)) ? 1 : 0
       return r.next() < 0.3 ? 1 : 0
     })
