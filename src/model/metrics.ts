@@ -46,6 +46,9 @@ export const ChanceLevel = Schema.Struct({
   precision_macro: Schema.Number,
   recall_macro: Schema.Number,
   hamming: Schema.Number,
+  /** Expected AP of random scores = the label's prevalence (macro over labels with a positive); ROC-AUC 0.5. */
+  map_macro: Schema.Number,
+  roc_auc_macro: Schema.Number,
   draws: Schema.Int,
   seed: Schema.Int,
 })
@@ -242,11 +245,23 @@ export const chanceLevel = (truth: Uint8Array, rows: number, labels: number, k: 
     sum.recall_macro += m.recall_macro
     sum.hamming += m.hamming
   }
+  let prevalence = 0
+  let withPositives = 0
+  for (let l = 0; l < labels; l++) {
+    let p = 0
+    for (let r = 0; r < rows; r++) p += truth[r * labels + l]
+    if (p > 0) {
+      prevalence += p / rows
+      withPositives++
+    }
+  }
   return {
     f1_macro: sum.f1_macro / draws,
     precision_macro: sum.precision_macro / draws,
     recall_macro: sum.recall_macro / draws,
     hamming: sum.hamming / draws,
+    map_macro: ratio(prevalence, withPositives),
+    roc_auc_macro: 0.5,
     draws,
     seed,
   }

@@ -28,7 +28,7 @@ export const EvalParams = Schema.Struct({
 
 export const EvalStage = defineStage({
   name: "eval",
-  version: 1,
+  version: 2,
   description: "Segment-level evaluation: cosine scores vs the data set's label embeddings, top-k, macro F1/P/R/Hamming, mAP, ROC-AUC, per-label table, chance level",
   params: EvalParams,
   inputs: {

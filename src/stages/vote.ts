@@ -19,7 +19,7 @@ export const VoteParams = Schema.Struct({
 
 export const VoteStage = defineStage({
   name: "vote",
-  version: 1,
+  version: 2,
   description: "Song-level majority vote over a segment evaluation's top-k (ties: summed similarity); macro F1/P/R/Hamming, mAP, ROC-AUC, chance level",
   params: VoteParams,
   inputs: { segments: Input.node(EvaluationCodec), dataset: Input.node(DatasetCodec) },

@@ -57,6 +57,8 @@ describe("chance level of a random top-k predictor", () => {
     const c = chanceLevel(truth, rows, labels, 1, 20, 1)
     expect(c.f1_macro).toBeCloseTo((2 * 0.25) / 1.25 / 4, 2)
     expect(c.recall_macro).toBeCloseTo(0.25 / 4, 2)
+    expect(c.map_macro).toBe(1) // label 0 is the only one with positives, and every row has it
+    expect(c.roc_auc_macro).toBe(0.5)
   })
 })
 
