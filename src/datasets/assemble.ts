@@ -6,7 +6,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
 import { StageError } from "../runtime/stage.ts"
-import { checkLabels, type Parsed, type Problem, type Split } from "./types.ts"
+import { checkLabels, type Parsed, type ParsedTrack, type Problem, type Split } from "./types.ts"
 import { seededSplit } from "./split.ts"
 
 export type OnError = "fail" | "skip"
@@ -61,29 +61,31 @@ export const assemble = (
         Effect.map((s) => (s.type === "File" ? Number(s.size) : undefined)),
         Effect.orElseSucceed(() => undefined),
       )
+    type Located = { readonly _tag: "Found"; readonly track: ParsedTrack; readonly audio: string } | { readonly _tag: "Problem"; readonly problem: Problem }
+    const problem = (p: Problem): Located => ({ _tag: "Problem", problem: p })
     const located = yield* Effect.forEach(
       parsed.tracks,
       (t) =>
         Effect.gen(function* () {
           const labelProblem = checkLabels(t, options.vocabulary, options.vocabularyName)
-          if (labelProblem !== undefined) return { problem: labelProblem }
+          if (labelProblem !== undefined) return problem(labelProblem)
           const base = path.isAbsolute(t.path) ? t.path : path.join(options.audioRoot, t.path)
           const candidates = options.extensions === undefined ? [base] : options.extensions.map((e) => `${base}.${e}`)
           for (const c of candidates) {
             const bytes = yield* size(c)
             if (bytes === undefined) continue
-            if (bytes === 0) return { problem: { id: t.id, file: c, reason: `empty audio file (0 bytes) for track ${JSON.stringify(t.id)} from ${t.source}` } }
-            return { track: t, audio: c }
+            if (bytes === 0) return problem({ id: t.id, file: c, reason: `empty audio file (0 bytes) for track ${JSON.stringify(t.id)} from ${t.source}` })
+            return { _tag: "Found", track: t, audio: c } satisfies Located
           }
           const shown = options.extensions === undefined ? base : `${base}.{${options.extensions.join(",")}}`
-          return { problem: { id: t.id, file: shown, reason: `missing audio file for track ${JSON.stringify(t.id)} from ${t.source}` } }
+          return problem({ id: t.id, file: shown, reason: `missing audio file for track ${JSON.stringify(t.id)} from ${t.source}` })
         }),
       { concurrency: 16 },
     )
-    const ok: Array<{ readonly track: Parsed["tracks"][number]; readonly audio: string }> = []
+    const ok: Array<{ readonly track: ParsedTrack; readonly audio: string }> = []
     for (const l of located) {
-      if ("problem" in l && l.problem !== undefined) problems.push(l.problem)
-      else if ("track" in l && l.track !== undefined) ok.push({ track: l.track, audio: l.audio })
+      if (l._tag === "Problem") problems.push(l.problem)
+      else ok.push(l)
     }
     if (problems.length > 0 && options.onError === "fail") return yield* Effect.fail(failWith(problems, true))
     const unsplit = ok.filter((o) => o.track.split === undefined).map((o) => o.track.id)
