@@ -26,7 +26,8 @@ export const estimateBandwidth = (points: Points, quantile: number, minNeighbour
     const x = rowOf(points, i)
     for (let j = 0; j < points.n; j++) row[j] = sqDistMany(x, norms[i], rowOf(points, j), norms[j])
     const sorted = Array.from(row).sort((a, b) => a - b)
-    kth[i] = Math.sqrt(Math.max(sorted[k - 1], 0))
+    // sklearn's float32 ArgKmin keeps squared distances as float32, then takes the square root.
+    kth[i] = Math.sqrt(Math.fround(Math.max(sorted[k - 1], 0)))
   }
   // sklearn sums per batch of 500 rows with numpy, then divides once.
   let total = 0
@@ -185,7 +186,8 @@ export const meanShift = (points: Points, options: MeanShiftOptions): MeanShiftR
     let best = 0
     let bestD = Infinity
     for (let c = 0; c < centres.length; c++) {
-      const d2 = sqDistMany(x, norms[i], centres[c], keptNorms[c])
+      // float32 squared distances, as sklearn's kneighbors on float32 data: ties go to the lower centre id.
+      const d2 = Math.fround(Math.max(sqDistMany(x, norms[i], centres[c], keptNorms[c]), 0))
       if (d2 < bestD) {
         bestD = d2
         best = c

@@ -10,6 +10,7 @@
  * its partitions exactly at dimension 384; for other dimensions the same rules apply but were not checked against it.
  *
  * Products of float32 values are exact in float64, so a fused multiply-add equals multiply-then-add here.
+ * kneighbors (ArgKmin) on float32 data also keeps the squared distances as float32; callers round with Math.fround.
  */
 
 /** A row-major float32 matrix. */
