@@ -133,9 +133,26 @@ const note = (
   const gr = amp * Math.sqrt(0.5 * (1 + pan))
   let phase = phase0 * TABLE
   let g = 1
-  for (let s = start, i = 0; s < end; s++, i++) {
-    const env = (i < attack ? i / attack : 1) * g * (i > length ? 1 - (i - length) / release : 1)
-    const x = table[(phase | 0) & MASK] * env
+  // Three loops (attack, hold, release) so the per-sample work is one lookup, two multiply-adds and no branch.
+  const attackEnd = Math.min(end, start + attack)
+  const holdEnd = Math.min(end, start + length)
+  let s = start
+  for (let i = 0; s < attackEnd; s++, i++) {
+    const x = table[(phase | 0) & MASK] * (i / attack) * g
+    out.left[s] += x * gl
+    out.right[s] += x * gr
+    phase += inc
+    g *= decay
+  }
+  for (; s < holdEnd; s++) {
+    const x = table[(phase | 0) & MASK] * g
+    out.left[s] += x * gl
+    out.right[s] += x * gr
+    phase += inc
+    g *= decay
+  }
+  for (let i = 0; s < end; s++, i++) {
+    const x = table[(phase | 0) & MASK] * g * (1 - i / release)
     out.left[s] += x * gl
     out.right[s] += x * gr
     phase += inc
@@ -145,13 +162,15 @@ const note = (
 
 const noiseHit = (out: Out, noise: Float32Array, start: number, seconds: number, amp: number, bright: boolean) => {
   const n = Math.min(out.left.length - start, Math.round(seconds * out.rate), noise.length)
-  const tau = n / 4
+  const decay = Math.exp(-4 / n)
+  let env = amp
   let prev = 0
   for (let i = 0; i < n; i++) {
     const w = noise[i]
     // First difference = a crude high-pass for hats; plain noise for the snare's body.
-    const x = (bright ? w - prev : w) * amp * Math.exp(-i / tau)
+    const x = (bright ? w - prev : w) * env
     prev = w
+    env *= decay
     out.left[start + i] += x
     out.right[start + i] += x
   }
@@ -159,11 +178,17 @@ const noiseHit = (out: Out, noise: Float32Array, start: number, seconds: number,
 
 const kick = (out: Out, start: number, amp: number) => {
   const n = Math.min(out.left.length - start, Math.round(0.15 * out.rate))
+  // A pitch sweep from 120 Hz down to 50 Hz and an amplitude decay, both exponential (multiplicative per sample).
+  const sweepDecay = Math.exp(-30 / out.rate)
+  const ampDecay = Math.exp(-18 / out.rate)
+  let sweep = 70
+  let env = amp
   let phase = 0
   for (let i = 0; i < n; i++) {
-    const t = i / out.rate
-    phase += (2 * Math.PI * (50 + 70 * Math.exp(-t * 30))) / out.rate
-    const x = Math.sin(phase) * amp * Math.exp(-t * 18)
+    phase += (2 * Math.PI * (50 + sweep)) / out.rate
+    const x = Math.sin(phase) * env
+    sweep *= sweepDecay
+    env *= ampDecay
     out.left[start + i] += x
     out.right[start + i] += x
   }
