@@ -103,6 +103,7 @@ export const ClusterStage = defineStage({
       if (items.length === 0) return yield* fail("the label embeddings hold no labels")
       const rows = items.map((it) => it.row)
       const notes: Array<string> = []
+      const warned = new Set<string>()
 
       let labels: Int32Array
       let centres: ReadonlyArray<ArrayLike<number>>
@@ -133,6 +134,7 @@ export const ClusterStage = defineStage({
             (r.emptySeeds > 0 ? ` except ${r.emptySeeds} whose seed rounding left empty and that joined their nearest centre` : "") +
             `; set min_neighbours: 2 (or quantile >= ${(Math.ceil((2 / points.n) * 1000) / 1000).toFixed(3)}) for a bandwidth from the nearest other label`
           notes.push(note)
+          warned.add(note)
           yield* ctx.progress.warn(note)
         }
       } else if (p.method === "kmeans") {
@@ -152,7 +154,7 @@ export const ClusterStage = defineStage({
           return Float64Array.from({ length: dim }, (_, k) => members.reduce((s, m) => s + m[k], 0) / members.length)
         })
       }
-      for (const n of notes.filter((n) => !n.startsWith("bandwidth"))) yield* ctx.progress.note(n)
+      for (const n of notes) if (!warned.has(n)) yield* ctx.progress.note(n)
 
       const count = centres.length
       const sizes = new Array<number>(count).fill(0)

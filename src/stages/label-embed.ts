@@ -147,7 +147,7 @@ export const LabelEmbedStage = defineStage({
     /** precomputed: the embeddings file. */
     file: Input.optional(Input.file()),
     /** onnx: a sentence-transformers folder (tokenizer.json, model.onnx or onnx/model.onnx). */
-    model: Input.optional(Input.dir({ glob: "{*.json,*.onnx,onnx/*.onnx}" })),
+    model: Input.optional(Input.dir({ glob: "{tokenizer.json,sentence_bert_config.json,model.onnx,onnx/model.onnx}" })),
   },
   output: LabelEmbeddingsCodec,
   run: (ctx) =>
