@@ -12,6 +12,7 @@ import { ClusterStage } from "./cluster.ts"
 import { TrainStage } from "./train.ts"
 import { EvalStage } from "./eval.ts"
 import { VoteStage } from "./vote.ts"
+import { ReportStage } from "./report.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DemoStage,
@@ -24,4 +25,5 @@ export const stages: ReadonlyArray<Stage> = [
   TrainStage,
   EvalStage,
   VoteStage,
+  ReportStage,
 ]

@@ -1,0 +1,32 @@
+/** Number and cell texts shared by the Markdown and HTML renderings. */
+import type { Cell, Measured } from "./tables.ts"
+
+/** Four decimals: MTG-Jamendo's macro F1 is ~0.02, so fewer would hide the differences the table is about. */
+export const num = (x: number): string => (Number.isFinite(x) ? x.toFixed(4) : "n/a")
+
+/** A published number as the paper wrote it (0.0215, 0.4). */
+export const published = (x: number): string => String(x)
+
+export const alphaText = (m: Measured): string => `, alpha ${m.alpha}`
+
+export interface CellText {
+  /** The measured macro F1, or "not run". */
+  readonly value: string
+  /** "chance 0.3230" or "". */
+  readonly chance: string
+  /** "published 0.402 (lambda 2.5)" */
+  readonly published: string
+  readonly node: string
+}
+
+export const cellText = (c: Cell, phase: string): CellText => ({
+  value: c.measured === null ? "not run" : num(c.measured.f1_macro),
+  chance: c.measured === null ? "" : `chance ${num(c.measured.chance.f1_macro)}`,
+  published: `published ${published(c.published.f1_macro)}${c.published.alpha !== null ? ` (lambda ${c.published.alpha})` : ""}`,
+  node: c.measured === null ? "" : `${c.measured.node}${phase === "alignment" ? alphaText(c.measured) : ""}`,
+})
+
+export const thresholdFreeText = (c: Cell): string =>
+  c.measured === null
+    ? "not run"
+    : `mAP ${num(c.measured.map_macro)} (chance ${num(c.measured.chance.map_macro)}), ROC-AUC ${num(c.measured.roc_auc_macro)} (chance ${num(c.measured.chance.roc_auc_macro)})`
