@@ -1,6 +1,10 @@
 /**
- * A fixed pool of worker threads running one TypeScript module (see worker-entry.mjs). Tasks are queued and handed to
- * the first idle worker; results come back as promises in any order, so callers keep their own order.
+ * A fixed pool of worker threads running one TypeScript module. Tasks are queued and handed to the first idle worker;
+ * results come back as promises in any order, so callers keep their own order.
+ *
+ * Workers start on plain JavaScript: the module is bundled once with esbuild into node_modules/.cache/mea-workers/
+ * (rebuilt when one of its sources changes), because registering tsx in every worker costs about a second per start.
+ * If bundling is impossible, workers fall back to worker-entry.mjs, which registers tsx.
  *
  * A worker module answers each `{ id, payload }` with `{ id, ok: true, result }` or `{ id, ok: false, error }`.
  */
@@ -8,6 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
+import * as esbuild from "esbuild"
 
 export interface TaskMessage<T> {
   readonly id: number
@@ -30,6 +35,47 @@ export const projectRoot = (): string => {
   }
 }
 
+interface BundleMeta {
+  readonly inputs: ReadonlyArray<string>
+}
+
+/** The worker module as one ESM file, rebuilt when missing or older than any of its inputs; undefined if bundling fails. */
+export const bundledWorker = (root: string, module: string): string | undefined => {
+  const dir = path.join(root, "node_modules", ".cache", "mea-workers")
+  const out = path.join(dir, `${module.replace(/[\\/]/g, "__").replace(/\.ts$/, "")}.mjs`)
+  const metaFile = `${out}.json`
+  try {
+    const built = fs.statSync(out).mtimeMs
+    const meta = JSON.parse(fs.readFileSync(metaFile, "utf8")) as BundleMeta
+    if (meta.inputs.every((f) => fs.statSync(path.join(root, f)).mtimeMs <= built)) return out
+  } catch {
+    // Missing or unreadable: build it.
+  }
+  try {
+    fs.mkdirSync(dir, { recursive: true })
+    const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    const result = esbuild.buildSync({
+      entryPoints: [path.join(root, module)],
+      outfile: tmp,
+      absWorkingDir: root,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      packages: "external",
+      metafile: true,
+      logLevel: "silent",
+    })
+    const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("node_modules"))
+    // The bundle is renamed into place last, so a concurrent reader sees an old or a complete new one, never a half.
+    fs.writeFileSync(metaFile, JSON.stringify({ inputs } satisfies BundleMeta))
+    fs.renameSync(tmp, out)
+    return out
+  } catch {
+    return undefined
+  }
+}
+
 interface Pending<R> {
   readonly resolve: (r: R) => void
   readonly reject: (e: Error) => void
@@ -48,9 +94,11 @@ export class WorkerPool<T, R> {
   private closed = false
 
   /** `module`: path of the worker's TypeScript module relative to the project root, e.g. "src/features/builtin-worker.ts". */
-  constructor(module: string, size: number) {
+  /** `bundle: false` starts workers through tsx instead of a bundle (slower to start; the fallback path). */
+  constructor(module: string, size: number, options: { readonly bundle?: boolean } = {}) {
     const root = projectRoot()
-    const entry = path.join(root, "src", "features", "worker-entry.mjs")
+    const bundle = options.bundle === false ? undefined : bundledWorker(root, module)
+    const entry = bundle ?? path.join(root, "src", "features", "worker-entry.mjs")
     const workerData = { module: pathToFileURL(path.join(root, module)).href }
     for (let i = 0; i < Math.max(1, size); i++) {
       // execArgv [] : the worker must not inherit a parent's loader flags (tsx's CLI adds its own); the entry registers tsx.

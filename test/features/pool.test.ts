@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest"
 import { extractBatch, packBatch, type SegmentBatch } from "../../src/features/builtin-batch.ts"
-import { WorkerPool } from "../../src/features/pool.ts"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { bundledWorker, projectRoot, WorkerPool } from "../../src/features/pool.ts"
 import { lcg } from "./support.ts"
 
 const rand = lcg(5)
@@ -16,6 +18,28 @@ describe("worker pool", () => {
     } finally {
       await pool.close()
     }
+  })
+
+  it("also runs through the tsx fallback entry, with the same results", async () => {
+    const pool = new WorkerPool<SegmentBatch, Float32Array>("src/features/builtin-worker.ts", 1, { bundle: false })
+    try {
+      expect(await pool.run(packBatch(24000, segments.slice(0, 1)))).toEqual(extractBatch(packBatch(24000, segments.slice(0, 1))))
+    } finally {
+      await pool.close()
+    }
+  })
+
+  it("bundles the worker module once, listing its sources for staleness checks", () => {
+    const root = projectRoot()
+    const out = bundledWorker(root, "src/features/builtin-worker.ts")
+    expect(out).toBeDefined()
+    const meta = JSON.parse(fs.readFileSync(`${out}.json`, "utf8")) as { inputs: Array<string> }
+    expect(meta.inputs).toContain("src/features/builtin.ts")
+    expect(meta.inputs.every((f) => fs.existsSync(path.join(root, f)))).toBe(true)
+    const built = fs.statSync(out!).mtimeMs
+    expect(bundledWorker(root, "src/features/builtin-worker.ts")).toBe(out)
+    expect(fs.statSync(out!).mtimeMs).toBe(built)
+    expect(bundledWorker(root, "src/features/no-such-module.ts")).toBeUndefined()
   })
 
   it("fails every task with the worker's error when a worker cannot start", async () => {
