@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/features.ts [minutes=30] [threads=2]
  */
+import * as os from "node:os"
 import { BuiltinExtractor } from "../src/features/builtin.ts"
 import { MertStage } from "../src/stages/mert.ts"
 import { segmentSamples } from "../src/stages/segment.ts"
@@ -62,4 +63,6 @@ const coreRealtime = (sample.length * 10) / coreSeconds
 
 console.log(`single thread (kernel only):      ${coreRealtime.toFixed(0)}x realtime (${((coreSeconds / sample.length) * 1000).toFixed(1)} ms per 10 s segment)`)
 console.log(`mert stage, builtin, ${threads} threads:   ${stageRealtime.toFixed(0)}x realtime (${stageSeconds.toFixed(2)} s, ${(segments.value.count / stageSeconds).toFixed(1)} segments/s)`)
+// Other processes on the machine skew wall-clock figures; say how busy it was.
+console.log(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`)
 console.log(`ratio to the goal (${GOAL}x realtime on 2 cores): ${(stageRealtime / GOAL).toFixed(2)}x`)

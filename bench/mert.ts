@@ -10,6 +10,7 @@
 import { Effect } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { MERT_SAMPLE_RATE, resolveMertContract, runMertBatch } from "../src/features/mert-onnx.ts"
@@ -70,4 +71,6 @@ if (r.status !== 0) {
 }
 const torch = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { torch: string; segments_per_s: number; shape: Array<number> }
 console.log(`PyTorch ${torch.torch} eager:                      ${torch.segments_per_s.toFixed(3)} segments/s, ${(torch.segments_per_s * seconds).toFixed(2)}x realtime  [output ${torch.shape.join(" x ")}]`)
+// Other processes on the machine skew wall-clock figures; say how busy it was.
+console.log(`load average (1 min) at the end: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} cores`)
 console.log(`ratio mea / PyTorch: ${(ort.segmentsPerS / torch.segments_per_s).toFixed(2)}x (goal >= 1.0x)`)
