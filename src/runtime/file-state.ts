@@ -84,16 +84,13 @@ export class FileState {
     const st = statOrThrow(dir)
     if (!st.isDirectory()) throw new Error(`${dir}: expected a folder, found a file`)
     const match = glob === undefined ? undefined : globToRegExp(glob)
-    const rels = (fs.readdirSync(dir, { recursive: true, withFileTypes: false }) as Array<string>)
-      .map((r) => r.split(path.sep).join("/"))
+    const rels = listFiles(dir)
       .filter((r) => match === undefined || match.test(r))
       .sort()
     const files: Array<readonly [string, string]> = []
     for (const rel of rels) {
-      const full = path.join(dir, rel)
-      const fst = fs.statSync(full)
-      if (!fst.isFile()) continue
-      files.push([rel, this.hashWithStat(full, fst)])
+      const full = `${dir}/${rel}`
+      files.push([rel, this.hashWithStat(full, fs.statSync(full))])
     }
     const hash = sha256(files.map(([r, h]) => `${r}\0${h}\n`).join(""))
     return { hash, files }
@@ -108,6 +105,17 @@ export class FileState {
     fs.renameSync(tmp, this.stateFile)
     this.dirty = false
   }
+}
+
+/** Relative paths of the regular files under `dir` (a plain walk: Node 20's recursive readdir is several times slower). */
+const listFiles = (dir: string, prefix = ""): Array<string> => {
+  const out: Array<string> = []
+  for (const e of fs.readdirSync(prefix === "" ? dir : `${dir}/${prefix}`, { withFileTypes: true })) {
+    const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
+    if (e.isDirectory()) out.push(...listFiles(dir, rel))
+    else if (e.isFile()) out.push(rel)
+  }
+  return out
 }
 
 const statOrThrow = (p: string): fs.Stats => {

@@ -88,19 +88,22 @@ const fsyncDir = (dir: string): void => {
   }
 }
 
-/** Writes JSON atomically: temp file, fsync, rename, fsync of the folder. */
-export const writeJsonAtomic = (file: string, value: unknown): void => {
+/**
+ * Writes JSON atomically: temp file, rename. `durable` adds fsync of the file and its folder, for records that must
+ * survive a power cut (key records); advisory records (explain, run history) skip it.
+ */
+export const writeJsonAtomic = (file: string, value: unknown, durable = true): void => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
   const fd = fs.openSync(tmp, "w")
   try {
     fs.writeSync(fd, JSON.stringify(value))
-    fs.fsyncSync(fd)
+    if (durable) fs.fsyncSync(fd)
   } finally {
     fs.closeSync(fd)
   }
   fs.renameSync(tmp, file)
-  fsyncDir(path.dirname(file))
+  if (durable) fsyncDir(path.dirname(file))
 }
 
 const readJson = <A>(file: string): A | undefined => {
@@ -243,8 +246,11 @@ export class Store {
   getNode(pipeline: string, node: string): NodeRecord | undefined {
     return readJson<NodeRecord>(this.nodeFile(pipeline, node))
   }
+  /** Records a node's last components; skipped when nothing changed, so a no-op rerun writes nothing per node. */
   putNode(record: NodeRecord): void {
-    writeJsonAtomic(this.nodeFile(record.pipeline, record.node), record)
+    const prev = this.getNode(record.pipeline, record.node)
+    if (prev !== undefined && prev.key === record.key && prev.output === record.output) return
+    writeJsonAtomic(this.nodeFile(record.pipeline, record.node), record, false)
   }
   allNodes(): Array<NodeRecord> {
     if (!fs.existsSync(this.nodesDir)) return []
@@ -256,7 +262,7 @@ export class Store {
 
   putTree(hash: string, files: ReadonlyArray<readonly [string, string]>): void {
     const file = path.join(this.trees, `${hash}.json`)
-    if (!fs.existsSync(file)) writeJsonAtomic(file, files)
+    if (!fs.existsSync(file)) writeJsonAtomic(file, files, false)
   }
   getTree(hash: string): ReadonlyArray<readonly [string, string]> | undefined {
     return readJson(path.join(this.trees, `${hash}.json`))
@@ -264,7 +270,7 @@ export class Store {
 
   putRun(run: RunRecord): void {
     const stamp = run.at.replace(/[:.]/g, "-")
-    writeJsonAtomic(path.join(this.runs, `${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 6)}.json`), run)
+    writeJsonAtomic(path.join(this.runs, `${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 6)}.json`), run, false)
   }
   allRuns(): Array<{ readonly file: string; readonly run: RunRecord }> {
     if (!fs.existsSync(this.runs)) return []
