@@ -66,7 +66,7 @@ export const MertParams = Schema.Struct({
 })
 export type MertParams = typeof MertParams.Type
 
-/** Segments per worker task for the builtin extractor: big enough to amortise messaging, small enough to balance. */
+/** Most segments per worker task for the builtin extractor: big enough to amortise messaging, small enough to balance. */
 const BUILTIN_TASK = 4
 
 function* batchesOf<T>(items: Iterable<T>, size: number, sameGroup: (a: T, b: T) => boolean = () => true): Generator<Array<T>> {
@@ -130,15 +130,21 @@ const extractBuiltin = (job: ExtractJob): Effect.Effect<Extracted, StageError, S
   Effect.gen(function* () {
     const { out, segments } = job
     const count = segments.value.count
+    // Small data sets get smaller tasks, so every thread has work.
+    const task = Math.max(1, Math.min(BUILTIN_TASK, Math.ceil(count / (job.threads * 4))))
     const writer = yield* attempt(`cannot create ${out}`, () => new NpyFloat32Writer(out, count, [BUILTIN_LAYERS, BUILTIN_DIM]))
     const pool = yield* Effect.acquireRelease(
-      attempt("cannot start feature worker threads", () => new WorkerPool<SegmentBatch, Float32Array>("src/features/builtin-worker.ts", job.threads)),
+      attempt("cannot start feature worker threads", () => new WorkerPool<SegmentBatch, Float32Array>(
+          "src/features/builtin-worker.ts",
+          // No idle workers for a handful of segments: each costs a thread start.
+          Math.max(1, Math.min(job.threads, Math.ceil(count / task))),
+        )),
       (pool) => Effect.promise(() => pool.close()),
     )
     yield* removeOnError(
       out,
       forEachOrdered(
-        pull(yield* openBatches(job, BUILTIN_TASK), job),
+        pull(yield* openBatches(job, task), job),
         pool.size * 2,
         (batch) =>
           attempt("cannot read segments", () => {
