@@ -135,18 +135,21 @@ export const DecodeStage = defineStage({
         Effect.onError(() => removeShards),
       )
 
-      // Join the shards (each truncated to what its successful tracks wrote) into the one PCM file.
+      // Join the shards (each truncated to what its successful tracks wrote) into the one PCM file: the first shard
+      // becomes the file, the others are appended (a sequential copy of (threads - 1) / threads of the data).
       const out = path.join(ctx.outDir, PCM_FILE)
       const shardBase: Array<number> = []
       yield* Effect.tryPromise({
         try: async () => {
           let base = 0
-          await fsp.writeFile(out, new Uint8Array(0))
           for (let k = 0; k < workers; k++) {
             shardBase.push(base)
             await fsp.truncate(shardPaths[k], ends[k])
-            await pipeline(fs.createReadStream(shardPaths[k]), fs.createWriteStream(out, { flags: "a" }))
-            await fsp.rm(shardPaths[k])
+            if (k === 0) await fsp.rename(shardPaths[0], out)
+            else {
+              await pipeline(fs.createReadStream(shardPaths[k]), fs.createWriteStream(out, { flags: "a" }))
+              await fsp.rm(shardPaths[k])
+            }
             base += ends[k]
           }
         },
