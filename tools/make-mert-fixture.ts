@@ -84,19 +84,19 @@ class GraphBuilder {
     this.state = seed >>> 0 || 1
   }
 
-  /** Deterministic N(0, 1) by Box-Muller over a 32-bit LCG: the same seed always gives the same model bytes. */
-  private normal(): number {
-    const next = (): number => {
-      this.state = (Math.imul(this.state, 1664525) + 1013904223) >>> 0
-      return (this.state + 0.5) / 2 ** 32
-    }
-    return Math.sqrt(-2 * Math.log(next())) * Math.cos(2 * Math.PI * next())
-  }
-
+  /** Deterministic N(0, std) by Box-Muller over a 32-bit LCG: the same seed always gives the same model bytes. */
   weight(name: string, dims: ReadonlyArray<number>, std: number): string {
     const n = dims.reduce((a, b) => a * b, 1)
     const data = new Float32Array(n)
-    for (let i = 0; i < n; i++) data[i] = this.normal() * std
+    let state = this.state
+    for (let i = 0; i < n; i++) {
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+      const u1 = (state + 0.5) / 2 ** 32
+      state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+      const u2 = (state + 0.5) / 2 ** 32
+      data[i] = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2) * std
+    }
+    this.state = state
     return this.tensor(name, dims, data)
   }
 
