@@ -12,7 +12,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
-import * as esbuild from "esbuild"
+import type * as Esbuild from "esbuild"
+import { createRequire } from "node:module"
 
 export interface TaskMessage<T> {
   readonly id: number
@@ -54,6 +55,8 @@ export const bundledWorker = (root: string, module: string): string | undefined 
   try {
     fs.mkdirSync(dir, { recursive: true })
     const tmp = `${out}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
+    // Loaded on first use only: most mea runs (warm reruns) start no worker at all.
+    const esbuild = createRequire(import.meta.url)("esbuild") as typeof Esbuild
     const result = esbuild.buildSync({
       entryPoints: [path.join(root, module)],
       outfile: tmp,
