@@ -20,6 +20,17 @@ export const niceTicks = (lo: number, hi: number, target = 5): Array<number> => 
   return out
 }
 
+/** Ticks for a log axis given log10 bounds: decades, or 1/2/5 x 10^n when fewer than two decades fall inside. */
+export const logTicks = (lo: number, hi: number): Array<number> => {
+  const inside = (t: number) => Math.log10(t) >= lo - 1e-9 && Math.log10(t) <= hi + 1e-9
+  const decades: Array<number> = []
+  for (let e = Math.ceil(lo - 1e-9); e <= hi + 1e-9; e++) decades.push(Number((10 ** e).toPrecision(12)))
+  if (decades.length >= 2) return decades.length > 6 ? decades.filter((_, i) => i % Math.ceil(decades.length / 6) === 0) : decades
+  const fine: Array<number> = []
+  for (let e = Math.floor(lo) - 1; e <= Math.ceil(hi); e++) for (const m of [1, 2, 5]) fine.push(Number((m * 10 ** e).toPrecision(12)))
+  return fine.filter(inside)
+}
+
 const tickLabel = (t: number): string => {
   if (t === 0) return "0"
   const a = Math.abs(t)
@@ -78,9 +89,7 @@ export const lineChart = (c: LineChart): string => {
   const sx = (x: number) => left + ((x - x0) / (x1 - x0)) * (W - left - right)
   const sy = (y: number) => H - bottom - ((tr(y) - y0) / (y1 - y0)) * (H - top - bottom)
   const parts: Array<string> = [head]
-  const yTicks = logY
-    ? niceTicks(Math.floor(y0), Math.ceil(y1), 4).filter((t) => Number.isInteger(t) && t >= y0 && t <= y1).map((t) => 10 ** t)
-    : niceTicks(y0, y1).filter((t) => t >= y0 && t <= y1)
+  const yTicks = logY ? logTicks(y0, y1) : niceTicks(y0, y1).filter((t) => t >= y0 && t <= y1)
   for (const t of yTicks) {
     const y = sy(t)
     parts.push(`<line x1="${left}" y1="${f(y)}" x2="${W - right}" y2="${f(y)}" stroke="#e4e4e4"/>`)
@@ -95,7 +104,9 @@ export const lineChart = (c: LineChart): string => {
   if (c.markX !== undefined && Number.isFinite(c.markX.x)) {
     const x = sx(Math.min(Math.max(c.markX.x, x0), x1))
     parts.push(`<line x1="${f(x)}" y1="${top}" x2="${f(x)}" y2="${H - bottom}" stroke="#555" stroke-dasharray="4 3"/>`)
-    parts.push(`<text x="${f(x + 3)}" y="${top + 11}" fill="#555">${escapeXml(c.markX.label)}</text>`)
+    // Label on the side with room: a marker in the right half gets its label on its left.
+    const onLeft = x > left + (W - left - right) / 2
+    parts.push(`<text x="${f(onLeft ? x - 3 : x + 3)}" y="${top + 11}" fill="#555"${onLeft ? ` text-anchor="end"` : ""}>${escapeXml(c.markX.label)}</text>`)
   }
   c.series.forEach((s, i) => {
     const colour = s.colour ?? PALETTE[i % PALETTE.length]

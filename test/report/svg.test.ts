@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { barChart, escapeXml, lineChart, niceTicks, panels } from "../../src/report/svg.ts"
+import { barChart, escapeXml, lineChart, logTicks, niceTicks, panels } from "../../src/report/svg.ts"
 import { xmlProblems } from "./xml.ts"
 
 const attr = (svg: string, element: string, name: string): Array<string> =>
@@ -33,10 +33,18 @@ describe("svg plots", () => {
   it("puts a log-scaled axis on decades and drops non-positive values", () => {
     const svg = lineChart({ title: "lr", xLabel: "epoch", yLabel: "lr", logY: true, series: [{ name: "lr", points: [[1, 1e-4], [2, 1e-4], [3, 2e-5], [4, 0]] }] })
     expect(svg).toContain(">1e-4<")
+    expect(svg).toContain(">2e-5<")
+    expect(svg).toContain(">5e-5<")
     expect(attr(svg, "polyline", "points")[0].split(" ")).toHaveLength(3)
     const pts = attr(svg, "polyline", "points")[0].split(" ").map((p) => p.split(",").map(Number))
     expect(pts[0][1]).toBe(pts[1][1])
     expect(pts[2][1]).toBeGreaterThan(pts[1][1])
+  })
+
+  it("labels decades on a wide log axis and 1/2/5 steps on a narrow one", () => {
+    expect(logTicks(-7, -3)).toEqual([1e-7, 1e-6, 1e-5, 1e-4, 1e-3])
+    expect(logTicks(Math.log10(1.6e-7), Math.log10(1e-4))).toEqual([1e-6, 1e-5, 1e-4])
+    expect(logTicks(Math.log10(2e-5), Math.log10(1e-4))).toEqual([2e-5, 5e-5, 1e-4])
   })
 
   it("says 'no data' for an empty chart and escapes every text", () => {
