@@ -135,3 +135,16 @@ describe("quickselect (spectral contrast's partial sort)", () => {
     }
   })
 })
+
+describe("other sample rates", () => {
+  it.each([8000, 16000, 44100])("at %i Hz a 440 Hz sine is still A, a 120 BPM click train still 120, all finite", (sr) => {
+    const ex = new BuiltinExtractor(sr)
+    const tone = ex.extract(Float32Array.from({ length: sr * 5 }, (_, i) => 0.5 * Math.sin((2 * Math.PI * 440 * i) / sr)))
+    expect(tone.every(Number.isFinite)).toBe(true)
+    const chroma = chromaMeans(tone)
+    expect(PITCHES[chroma.indexOf(Math.max(...chroma))]).toBe("A")
+    const clicks = new Float32Array(sr * 10)
+    for (let k = 0; k * sr * 0.5 < clicks.length; k++) for (let j = 0; j < 16; j++) clicks[Math.round(k * sr * 0.5) + j] = j % 2 ? -1 : 1
+    expect(at(ex.extract(clicks), "mean", "tempo") * 100).toBeCloseTo(120, -1)
+  })
+})
