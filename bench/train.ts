@@ -22,7 +22,14 @@ const inDim = 3072
 const outDim = 384
 const batch = 256
 
-const runMea = async (): Promise<number> => {
+interface Throughput {
+  /** Over all timed steps. */
+  readonly mean: number
+  /** From the median step time: less sensitive to other load on the machine. */
+  readonly median: number
+}
+
+const runMea = async (): Promise<Throughput> => {
   const config = referenceConfig("attention", inDim, outDim)
   const net = buildNet(config)
   const rng = new Rng(0, "bench")
@@ -43,14 +50,18 @@ const runMea = async (): Promise<number> => {
     opt.update(weights, grads)
   }
   for (let i = 0; i < warmup; i++) await step()
-  const t0 = performance.now()
-  for (let i = 0; i < steps; i++) await step()
-  const seconds = (performance.now() - t0) / 1000
+  const times: Array<number> = []
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now()
+    await step()
+    times.push((performance.now() - t0) / 1000)
+  }
   await engine.release()
-  return (steps * batch) / seconds
+  const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]
+  return { mean: (steps * batch) / times.reduce((a, b) => a + b, 0), median: batch / median }
 }
 
-const runTorch = (): number | undefined => {
+const runTorch = (): Throughput | undefined => {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "train_torch.py")
   // Prefer Debian's interpreter, where python3-torch lives, over any python3 earlier on PATH.
   const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
@@ -62,13 +73,16 @@ const runTorch = (): number | undefined => {
     return undefined
   }
   const line = r.stdout.trim().split("\n").at(-1) ?? ""
-  return (JSON.parse(line) as { samples_per_s: number }).samples_per_s
+  const out = JSON.parse(line) as { samples_per_s: number; median_samples_per_s: number }
+  return { mean: out.samples_per_s, median: out.median_samples_per_s }
 }
 
+const show = (t: Throughput): string => `${t.mean.toFixed(1)} samples/s (median step: ${t.median.toFixed(1)} samples/s)`
+console.log(`attention net ${inDim}->${outDim}, batch ${batch}, ${steps} timed steps after ${warmup} warm-up, ${threads} threads`)
 const mea = await runMea()
-console.log(`mea (onnxruntime fwd/bwd graphs): ${mea.toFixed(1)} samples/s  (attention net ${inDim}->${outDim}, batch ${batch}, ${steps} steps, ${threads} threads)`)
+console.log(`mea (onnxruntime fwd/bwd graphs): ${show(mea)}`)
 const torch = runTorch()
 if (torch !== undefined) {
-  console.log(`PyTorch:                          ${torch.toFixed(1)} samples/s`)
-  console.log(`ratio mea / PyTorch:              ${(mea / torch).toFixed(2)}x`)
+  console.log(`PyTorch:                          ${show(torch)}`)
+  console.log(`ratio mea / PyTorch:              ${(mea.mean / torch.mean).toFixed(2)}x (median steps: ${(mea.median / torch.median).toFixed(2)}x)`)
 }

@@ -1,5 +1,5 @@
 """PyTorch side of bench/train.ts: the same attention net, loss and optimiser, on random data of the same shape.
-Prints one JSON line {"samples_per_s": ..., "steps": ..., "seconds": ...}."""
+Prints one JSON line {"samples_per_s": ..., "median_samples_per_s": ..., "steps": ..., "seconds": ...}."""
 import json
 import sys
 import time
@@ -52,8 +52,11 @@ def step():
 net.train()
 for _ in range(warmup):
     step()
-t0 = time.perf_counter()
+times = []
 for _ in range(steps):
+    t0 = time.perf_counter()
     step()
-dt = time.perf_counter() - t0
-print(json.dumps({"samples_per_s": steps * batch / dt, "steps": steps, "seconds": dt}))
+    times.append(time.perf_counter() - t0)
+dt = sum(times)
+median = sorted(times)[len(times) // 2]
+print(json.dumps({"samples_per_s": steps * batch / dt, "median_samples_per_s": batch / median, "steps": steps, "seconds": dt}))
