@@ -3,7 +3,7 @@ import type { ReportContent } from "./content.ts"
 import { cellText, num, thresholdFreeText } from "./format.ts"
 import { PUBLISHED_SOURCE, SPLITS } from "./published.ts"
 import { escapeXml as esc } from "./svg.ts"
-import { randomScorerMap, type Row, type Tables } from "./tables.ts"
+import type { Row, Tables } from "./tables.ts"
 
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; color: #222; padding: 0 1em; }
@@ -96,8 +96,8 @@ export const renderHtml = (c: ReportContent): string => {
             ["macro precision", num(v.metrics.precision_macro), num(v.chance.precision_macro)],
             ["macro recall", num(v.metrics.recall_macro), num(v.chance.recall_macro)],
             ["Hamming loss", num(v.metrics.hamming), num(v.chance.hamming)],
-            [`macro mAP (${v.metrics.map_labels} labels)`, num(v.metrics.map_macro), num(randomScorerMap(v))],
-            [`macro ROC-AUC (${v.metrics.roc_auc_labels} labels)`, num(v.metrics.roc_auc_macro), "0.5000"],
+            [`macro mAP (${v.metrics.map_labels} labels)`, num(v.metrics.map_macro), num(v.chance.map_macro)],
+            [`macro ROC-AUC (${v.metrics.roc_auc_labels} labels)`, num(v.metrics.roc_auc_macro), num(v.chance.roc_auc_macro)],
           ],
           true,
         ),

@@ -34,10 +34,7 @@ export const MeasuredSchema = Schema.Struct({
   hamming: Schema.Number,
   map_macro: Schema.Number,
   roc_auc_macro: Schema.Number,
-  /**
-   * f1/precision/recall/hamming: the eval stage's seeded random top-k predictor. map_macro: what a random scorer is
-   * expected to reach, the mean prevalence (support / rows) over the labels with support; roc_auc_macro: 0.5.
-   */
+  /** As the evaluation records it: a seeded random top-k predictor; for mAP and ROC-AUC, random scores. */
   chance: Schema.Struct({
     f1_macro: Schema.Number,
     precision_macro: Schema.Number,
@@ -140,12 +137,6 @@ export const place = (artifact: Artifact<Evaluation>): PlaceResult => {
   return { _tag: "Placed", at: { level: e.level, phase, split }, warnings }
 }
 
-/** Expected average precision of a random ranking is about the label's prevalence; macro over labels with support. */
-export const randomScorerMap = (e: Evaluation): number => {
-  const withSupport = e.per_label.filter((l) => l.support > 0)
-  return withSupport.length === 0 || e.rows === 0 ? 0 : withSupport.reduce((s, l) => s + l.support / e.rows, 0) / withSupport.length
-}
-
 export const measuredOf = (artifact: Artifact<Evaluation>): Measured => {
   const e = artifact.value
   return {
@@ -169,8 +160,8 @@ export const measuredOf = (artifact: Artifact<Evaluation>): Measured => {
       precision_macro: e.chance.precision_macro,
       recall_macro: e.chance.recall_macro,
       hamming: e.chance.hamming,
-      map_macro: randomScorerMap(e),
-      roc_auc_macro: 0.5,
+      map_macro: e.chance.map_macro,
+      roc_auc_macro: e.chance.roc_auc_macro,
     },
   }
 }

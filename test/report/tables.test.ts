@@ -101,13 +101,10 @@ describe("placing evaluations in the table", () => {
       expect(cell.measured?.map_macro).toBe(e.value.metrics.map_macro)
       expect(cell.measured?.roc_auc_macro).toBe(e.value.metrics.roc_auc_macro)
       expect(cell.measured?.chance.f1_macro).toBe(e.value.chance.f1_macro)
+      expect(cell.measured?.chance.map_macro).toBe(e.value.chance.map_macro)
+      expect(cell.measured?.chance.roc_auc_macro).toBe(e.value.chance.roc_auc_macro)
       expect(cell.published).toEqual(PUBLISHED[level][phase][split])
     }
-    // The chance mAP of a random scorer is the mean prevalence over labels with support.
-    const e0 = evaluations[0].value
-    const prevalence = e0.per_label.filter((l) => l.support > 0).map((l) => l.support / e0.rows)
-    expect(t.segment[0].cells.emo.measured?.chance.map_macro).toBeCloseTo(prevalence.reduce((a, b) => a + b, 0) / prevalence.length, 12)
-    expect(t.segment[0].cells.emo.measured?.chance.roc_auc_macro).toBe(0.5)
   })
 
   it("leaves cells without an evaluation empty and refuses two evaluations for one cell", () => {
