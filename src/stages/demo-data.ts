@@ -4,7 +4,7 @@
  * Labels and audio follow one mood point per track (src/datasets/demo/), so models can learn from them and zero-shot
  * transfer across the three vocabularies means something. Deterministic: the same params give the same bytes.
  *
- * Default size: 80 MTG, 60 CAL500 and 60 Emotify tracks of 20-30 s (about 83 minutes of audio, ~440 ten-second
+ * Default size: 80 MTG, 60 CAL500 and 60 Emotify tracks of 20-30 s (about 83 minutes of audio, ~400 ten-second
  * segments, 110 MB), small enough for the whole default pipeline (decode, features, nine trainings) to run cold in
  * minutes on 2 cores. Generating it costs about 90 CPU-seconds (mp3/vorbis encoding is two thirds of it), so about
  * 45 s on two free cores. See src/datasets/demo/generate.ts for the layouts.
