@@ -75,115 +75,113 @@ export const trainModel = (
   clusters: ReadonlyArray<ClusterAssignment> | undefined,
   s: TrainSettings,
   env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
-): Effect.Effect<Model, StageError> =>
-  Effect.gen(function* () {
+): Effect.Effect<Model, StageError> => {
+  // Feature files opened below are closed however training ends.
+  const sources: Array<RowSource> = []
+  return Effect.gen(function* () {
     if (inputs.length === 0) return yield* fail("train: no training data sets (features, segments, datasets and labels are empty lists)")
     const first = inputs[0].features.value
     const layers = chooseLayers(first, s.layers)
-    const sources: Array<RowSource> = []
-    try {
-      const sets: Array<TrainingSet> = []
-      let validation: { rows: Array<number>; labels: Array<Array<number>> } | undefined
-      let outDim = 0
-      for (const [i, d] of inputs.entries()) {
-        const f = d.features.value
-        const name = d.dataset.value.name
-        if (f.dim !== first.dim || f.layers !== first.layers) {
-          return yield* fail(`train: features ${d.features.node} are ${f.layers} x ${f.dim} per segment, but ${inputs[0].features.node} are ${first.layers} x ${first.dim}; all training features must come from the same extractor`)
-        }
-        if (i === 0) outDim = d.labels.dim
-        else if (d.labels.dim !== outDim) return yield* fail(`train: label embeddings of '${name}' are ${d.labels.dim}-d, those of '${inputs[0].dataset.value.name}' ${outDim}-d`)
-        const what = `train: data set '${name}'`
-        const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
-        const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
-        const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
-        const source = yield* attempt(what, () => openRows(d.features.file(f.file), layers))
-        sources.push(source)
-        const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
-        if (labelled.length < trainRows.rows.length) {
-          yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
-        }
-        if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
-        let clusterOf: Array<number> | undefined
-        if (s.phase !== "baseline1") {
-          if (clusters === undefined) return yield* fail(`train: phase '${s.phase}' needs the clusters input (cluster assignments of the training labels)`)
-          const map = new Map(clusters.filter((c) => c.dataset === name).map((c) => [c.label, c.cluster]))
-          const missing = d.dataset.value.labels.filter((l) => !map.has(l))
-          if (missing.length > 0) return yield* fail(`train: the clusters input has no cluster for label(s) ${missing.slice(0, 5).map((l) => `'${l}'`).join(", ")} of data set '${name}'`)
-          clusterOf = d.dataset.value.labels.map((l) => map.get(l)!)
-        }
-        const upsample = s.upsample[name] ?? 1
-        sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train: labelled, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
-        if (i === 0) {
-          const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
-          validation = { rows: v.rows, labels: v.labels }
-        }
+    const sets: Array<TrainingSet> = []
+    let validation: { rows: Array<number>; labels: Array<Array<number>> } | undefined
+    let outDim = 0
+    for (const [i, d] of inputs.entries()) {
+      const f = d.features.value
+      const name = d.dataset.value.name
+      if (f.dim !== first.dim || f.layers !== first.layers) {
+        return yield* fail(`train: features ${d.features.node} are ${f.layers} x ${f.dim} per segment, but ${inputs[0].features.node} are ${first.layers} x ${first.dim}; all training features must come from the same extractor`)
       }
-      for (const name of Object.keys(s.upsample)) {
-        if (!sets.some((t) => t.name === name)) return yield* fail(`train: upsample names data set '${name}', which is not among the training data sets (${sets.map((t) => t.name).join(", ")})`)
+      if (i === 0) outDim = d.labels.dim
+      else if (d.labels.dim !== outDim) return yield* fail(`train: label embeddings of '${name}' are ${d.labels.dim}-d, those of '${inputs[0].dataset.value.name}' ${outDim}-d`)
+      const what = `train: data set '${name}'`
+      const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
+      const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
+      const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
+      const source = yield* attempt(what, () => openRows(d.features.file(f.file), layers))
+      sources.push(source)
+      const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
+      if (labelled.length < trainRows.rows.length) {
+        yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
       }
-      if (validation === undefined || validation.rows.length === 0) {
-        return yield* fail(`train: the first training data set '${sets[0].name}' has no segments in its validation split; its validation macro F1 drives the schedule and the checkpoint choice`)
+      if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
+      let clusterOf: Array<number> | undefined
+      if (s.phase !== "baseline1") {
+        if (clusters === undefined) return yield* fail(`train: phase '${s.phase}' needs the clusters input (cluster assignments of the training labels)`)
+        const map = new Map(clusters.filter((c) => c.dataset === name).map((c) => [c.label, c.cluster]))
+        const missing = d.dataset.value.labels.filter((l) => !map.has(l))
+        if (missing.length > 0) return yield* fail(`train: the clusters input has no cluster for label(s) ${missing.slice(0, 5).map((l) => `'${l}'`).join(", ")} of data set '${name}'`)
+        clusterOf = d.dataset.value.labels.map((l) => map.get(l)!)
       }
-      const k = s.val_k ?? referenceTopK(inputs[0].dataset.value)
-      if (k === undefined) return yield* fail(`train: no reference top-k for data set '${sets[0].name}'; set val_k`)
-      const base = referenceConfig(s.net, layers.length * first.dim, outDim)
-      const config: NetConfig = {
-        ...base,
-        hidden: s.hidden ?? base.hidden,
-        ff: s.ff ?? base.ff,
-        heads: s.heads ?? base.heads,
-        num_layers: s.num_layers ?? base.num_layers,
-        dropout: s.dropout ?? base.dropout,
+      const upsample = s.upsample[name] ?? 1
+      sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train: labelled, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
+      if (i === 0) {
+        const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
+        validation = { rows: v.rows, labels: v.labels }
       }
-      yield* env.progress.start(s.epochs, "epochs")
-      const result = yield* attemptPromise("train", () =>
-        train(
-          sets,
-          { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
-          {
-            config,
-            phase: s.phase,
-            regulariser: s.regulariser,
-            alpha: s.alpha,
-            epochs: s.epochs,
-            patience: s.patience,
-            batch: s.batch,
-            lr: s.lr,
-            weightDecay: s.weight_decay,
-            seed: s.seed,
-            batching: s.batching,
-            negatives: s.negatives,
-            plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
-            threads: env.threads,
-          },
-          (r) => {
-            fire(env.progress.advance())
-            fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
-          },
-        ),
-      )
-      yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights))
-      const model: Model = {
-        config,
-        weights: WEIGHTS_FILE,
-        layers,
-        feature_dim: first.dim,
-        datasets: sets.map((t) => t.name),
-        phase: s.phase,
-        regulariser: s.regulariser,
-        alpha: s.alpha,
-        seed: s.seed,
-        curves: [...result.curves],
-        best_epoch: result.bestEpoch,
-        best_val_f1: result.bestValF1,
-        stopped_early: result.stoppedEarly,
-      }
-      return model
-    } finally {
-      for (const src of sources) src.close()
     }
-  })
+    for (const name of Object.keys(s.upsample)) {
+      if (!sets.some((t) => t.name === name)) return yield* fail(`train: upsample names data set '${name}', which is not among the training data sets (${sets.map((t) => t.name).join(", ")})`)
+    }
+    if (validation === undefined || validation.rows.length === 0) {
+      return yield* fail(`train: the first training data set '${sets[0].name}' has no segments in its validation split; its validation macro F1 drives the schedule and the checkpoint choice`)
+    }
+    const k = s.val_k ?? referenceTopK(inputs[0].dataset.value)
+    if (k === undefined) return yield* fail(`train: no reference top-k for data set '${sets[0].name}'; set val_k`)
+    const base = referenceConfig(s.net, layers.length * first.dim, outDim)
+    const config: NetConfig = {
+      ...base,
+      hidden: s.hidden ?? base.hidden,
+      ff: s.ff ?? base.ff,
+      heads: s.heads ?? base.heads,
+      num_layers: s.num_layers ?? base.num_layers,
+      dropout: s.dropout ?? base.dropout,
+    }
+    yield* env.progress.start(s.epochs, "epochs")
+    const result = yield* attemptPromise("train", () =>
+      train(
+        sets,
+        { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
+        {
+          config,
+          phase: s.phase,
+          regulariser: s.regulariser,
+          alpha: s.alpha,
+          epochs: s.epochs,
+          patience: s.patience,
+          batch: s.batch,
+          lr: s.lr,
+          weightDecay: s.weight_decay,
+          seed: s.seed,
+          batching: s.batching,
+          negatives: s.negatives,
+          plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
+          threads: env.threads,
+        },
+        (r) => {
+          fire(env.progress.advance())
+          fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
+        },
+      ),
+    )
+    yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights))
+    const model: Model = {
+      config,
+      weights: WEIGHTS_FILE,
+      layers,
+      feature_dim: first.dim,
+      datasets: sets.map((t) => t.name),
+      phase: s.phase,
+      regulariser: s.regulariser,
+      alpha: s.alpha,
+      seed: s.seed,
+      curves: [...result.curves],
+      best_epoch: result.bestEpoch,
+      best_val_f1: result.bestValF1,
+      stopped_early: result.stoppedEarly,
+    }
+    return model
+  }).pipe(Effect.ensuring(Effect.sync(() => sources.forEach((src) => src.close()))))
+}
 
 export interface EvalSettings {
   readonly k?: number
@@ -216,11 +214,15 @@ export const evaluateModel = (
     if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
     const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
     const weights = yield* attempt(`eval: reading model ${model.node}`, () => loadWeights(model))
-    const source = yield* attempt(what, () => openRows(d.features.file(f.file), m.layers))
     const emb = yield* Effect.acquireUseRelease(
-      attemptPromise("eval: starting onnxruntime", () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads: env.threads })),
-      (engine) => attemptPromise("eval: embedding the segments", () => embedRows(engine, weights, m.config.out_dim, source, rows.rows)),
-      (engine) => Effect.promise(() => engine.release()).pipe(Effect.zipRight(Effect.sync(() => source.close()))),
+      attempt(what, () => openRows(d.features.file(f.file), m.layers)),
+      (source) =>
+        Effect.acquireUseRelease(
+          attemptPromise("eval: starting onnxruntime", () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads: env.threads })),
+          (engine) => attemptPromise("eval: embedding the segments", () => embedRows(engine, weights, m.config.out_dim, source, rows.rows)),
+          (engine) => Effect.promise(() => engine.release()),
+        ),
+      (source) => Effect.sync(() => source.close()),
     )
     const n = rows.rows.length
     const scores = cosineScores(emb, n, embeddings, m.config.out_dim)
