@@ -31,12 +31,13 @@ const f1Table = (t: Tables, rows: ReadonlyArray<Row>): string =>
         `<tr><th>${esc(r.title)}</th>` +
         SPLITS.map((s) => {
           const c = cellText(r.cells[s], r.phase)
-          const missing = r.cells[s].measured === null
+          const measured = r.cells[s].measured
+          const missing = measured === null
           return (
             `<td><span class="value${missing ? " missing" : ""}">${esc(c.value)}</span>` +
             (c.chance !== "" ? `<span class="chance">${esc(c.chance)}</span>` : "") +
             `<span class="published">${esc(c.published)}</span>` +
-            (c.node !== "" ? `<span class="node">${esc(c.node)}</span>` : "") +
+            (measured !== null ? `<span class="node"><a href="#${esc(measured.node)}">${esc(c.node)}</a></span>` : "") +
             "</td>"
           )
         }).join("") +

@@ -78,6 +78,9 @@ describe("report stage", () => {
     expect(html).not.toContain("<?xml")
     expect(html).not.toMatch(/\b(src|href)="(?!#)/)
     expect(html).toContain(`published 0.0248 (lambda 2.5)`)
+    // Each cell links to its evaluation's section.
+    expect(html).toContain(`<a href="#eval.mtg.alignment">eval.mtg.alignment, alpha 2.5</a>`)
+    expect(html).toContain(`<h3 id="eval.mtg.alignment">`)
 
     // The value lists exactly the files written, and out holds the same bytes.
     expect(value.files.plots).toHaveLength(9 + 18 + 3)
