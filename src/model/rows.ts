@@ -14,7 +14,7 @@ export interface RowSource {
 /** Above this many bytes of selected features the rows stay on disk. */
 const IN_MEMORY_LIMIT = 1 << 30
 
-export const openRows = (file: string, layers: ReadonlyArray<number>): RowSource => {
+export const openRows = (file: string, layers: ReadonlyArray<number>, inMemoryLimit = IN_MEMORY_LIMIT): RowSource => {
   const reader = new NpyFloat32Reader(file)
   if (reader.rowShape.length !== 2) {
     reader.close()
@@ -31,7 +31,7 @@ export const openRows = (file: string, layers: ReadonlyArray<number>): RowSource
   const select = (src: Float32Array, srcOff: number, out: Float32Array, outOff: number): void => {
     for (let j = 0; j < layers.length; j++) out.set(src.subarray(srcOff + layers[j] * D, srcOff + (layers[j] + 1) * D), outOff + j * D)
   }
-  if (reader.rows * dim * 4 <= IN_MEMORY_LIMIT) {
+  if (reader.rows * dim * 4 <= inMemoryLimit) {
     const all = new Float32Array(reader.rows * dim)
     for (const chunk of reader.chunks(4096)) {
       const n = chunk.data.length / (L * D)

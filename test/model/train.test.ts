@@ -102,6 +102,14 @@ describe("training loop", () => {
     expect(r.curves[0].steps).toBe(5)
   })
 
+  it("trains the linear net too", async () => {
+    const { sets, validation } = toy(5)
+    const linear: NetConfig = { net: "linear", in_dim: inDim, out_dim: outDim, hidden: 24, heads: 0, ff: 0, num_layers: 3, dropout: 0.1 }
+    const r = await train(sets, validation, options("baseline1", 1, { config: linear, epochs: 12 }))
+    expect(r.weights.has("blocks.2.linear.weight")).toBe(true)
+    expect(r.bestValF1).toBeGreaterThan(0.5)
+  })
+
   it("stops early after `patience` epochs without a better validation F1 and keeps the best weights", async () => {
     const { sets, validation } = toy(4)
     const r = await train(sets, validation, options("baseline1", 1, { epochs: 50, patience: 2, lr: 0 }))
