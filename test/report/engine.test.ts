@@ -1,0 +1,137 @@
+/**
+ * The report stage in the engine: node lists by glob, the optional clusters list, the copy into `out` when the node
+ * runs, nothing when it is cached, and publishReport on the cached artifact restoring the folder.
+ */
+import { Effect, Schema } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { ModelCodec } from "../../src/model/artifact.ts"
+import { EvaluationCodec } from "../../src/model/evaluation.ts"
+import { publishReport } from "../../src/report/publish.ts"
+import { defineStage, Input, type Artifact } from "../../src/runtime/stage.ts"
+import { Store } from "../../src/runtime/store.ts"
+import { ClustersCodec } from "../../src/stages/cluster.ts"
+import { ReportStage } from "../../src/stages/report.ts"
+import { project, registryOf, runIn } from "../engine/helpers.ts"
+import { clustersArtifact, DATASET_OF, evaluationArtifact, modelArtifact } from "./fixture.ts"
+
+/** Copies a fixture artifact's files into the stage's outDir and returns its value: a producer of test artifacts. */
+const copyOut = <A>(a: Artifact<A>, outDir: string): A => {
+  for (const f of fs.readdirSync(a.dir)) if (f !== "value.json") fs.copyFileSync(path.join(a.dir, f), path.join(outDir, f))
+  return a.value
+}
+
+const Split = Schema.Literal("emo", "mtg", "cal")
+const Phase = Schema.Literal("baseline1", "baseline2", "alignment")
+
+const FakeModel = defineStage({
+  name: "fake-model",
+  version: 1,
+  description: "test: a model artifact",
+  params: Schema.Struct({ split: Split, phase: Phase }),
+  inputs: {},
+  output: ModelCodec,
+  run: (ctx) => Effect.sync(() => copyOut(modelArtifact(ctx.nodeId, ctx.params.phase, ["a", "b"]), ctx.outDir)),
+})
+
+const FakeEval = defineStage({
+  name: "fake-eval",
+  version: 1,
+  description: "test: an evaluation artifact of a model",
+  params: Schema.Struct({ split: Split, level: Schema.Literal("segment", "song"), seed: Schema.Int }),
+  inputs: { model: Input.node(ModelCodec) },
+  output: EvaluationCodec,
+  run: (ctx) =>
+    Effect.sync(() => {
+      const m = ctx.inputs.model
+      const e = evaluationArtifact({
+        node: ctx.nodeId,
+        level: ctx.params.level,
+        dataset: DATASET_OF[ctx.params.split],
+        modelNode: m.node,
+        phase: m.value.phase,
+        trainedOn: m.value.datasets,
+        seed: ctx.params.seed,
+      })
+      return copyOut(e, ctx.outDir)
+    }),
+})
+
+const FakeClusters = defineStage({
+  name: "fake-clusters",
+  version: 1,
+  description: "test: a clusters artifact with its projection",
+  params: Schema.Struct({}),
+  inputs: {},
+  output: ClustersCodec,
+  run: (ctx) => Effect.sync(() => copyOut(clustersArtifact(ctx.nodeId, ["a", "b"]), ctx.outDir)),
+})
+
+const registry = registryOf([FakeModel, FakeEval, FakeClusters, ReportStage])
+
+const pipeline = (out: string, withClusters: boolean) => `
+name: report-engine
+stages:
+  train:
+    uses: fake-model
+    matrix: { split: [emo, cal], phase: [baseline1, alignment] }
+    id: "\${split}.\${phase}"
+    with: { split: "\${split}", phase: "\${phase}" }
+  eval:
+    uses: fake-eval
+    matrix: { split: [emo, cal], phase: [baseline1, alignment] }
+    id: "\${split}.\${phase}"
+    inputs: { model: "train.\${split}.\${phase}" }
+    with: { split: "\${split}", level: segment, seed: 1 }
+  vote:
+    uses: fake-eval
+    matrix: { split: [emo, cal], phase: [baseline1, alignment] }
+    id: "\${split}.\${phase}"
+    inputs: { model: "train.\${split}.\${phase}" }
+    with: { split: "\${split}", level: song, seed: 2 }
+${withClusters ? "  cluster:\n    uses: fake-clusters\n" : ""}  report:
+    uses: report
+    inputs:
+      evaluations: ["eval.*", "vote.*"]
+      models: "train.*"
+${withClusters ? '      clusters: ["cluster"]\n' : ""}    with: { out: "${out}" }
+`
+
+describe("report stage in the engine", () => {
+  it("reports the matrix of nodes, copies on run, and publishReport restores the copy from the cache", async () => {
+    const dir = project({})
+    const out = path.join(dir, "report")
+    const first = await runIn(dir, pipeline(out, true), { registry })
+    expect(first.failed).toEqual([])
+    expect(first.status.report).toBe("ran")
+    const md = fs.readFileSync(path.join(out, "report.md"), "utf8")
+    expect(md).toContain("![label map of cluster](plots/clusters-cluster.svg)")
+    const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as {
+      segment: ReadonlyArray<{ phase: string; cells: Record<string, { measured: { node: string } | null }> }>
+    }
+    expect(results.segment.map((r) => [r.phase, r.cells.emo.measured?.node ?? null, r.cells.mtg.measured?.node ?? null, r.cells.cal.measured?.node ?? null])).toEqual([
+      ["baseline1", "eval.emo.baseline1", null, "eval.cal.baseline1"],
+      ["baseline2", null, null, null],
+      ["alignment", "eval.emo.alignment", null, "eval.cal.alignment"],
+    ])
+
+    // Cached: the node does not run, so the copy is not refreshed; publishReport makes it from the stored artifact.
+    fs.rmSync(out, { recursive: true })
+    const second = await runIn(dir, pipeline(out, true), { registry })
+    expect(second.status.report).not.toBe("ran")
+    expect(fs.existsSync(out)).toBe(false)
+    const hash = second.nodes.find((n) => n.id === "report")!.output!
+    const artifactDir = new Store(path.join(dir, "cache")).objectDir(hash)
+    const written = await Effect.runPromise(publishReport(artifactDir, out))
+    expect(written.map((w) => path.relative(out, w))).toContain("report.md")
+    expect(fs.readFileSync(path.join(out, "report.md"), "utf8")).toBe(md)
+  })
+
+  it("runs without the optional clusters input", async () => {
+    const dir = project({})
+    const r = await runIn(dir, pipeline(path.join(dir, "r"), false), { registry })
+    expect(r.failed).toEqual([])
+    expect(fs.readFileSync(path.join(dir, "r", "report.md"), "utf8")).not.toContain("## Label clusters")
+  })
+})
