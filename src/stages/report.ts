@@ -73,7 +73,6 @@ export const ReportStage = defineStage({
       for (const e of evaluations) {
         if (!modelNodes.has(e.value.model.node)) warnings.push(`${e.node}: its model ${e.value.model.node} is not among the report's models, so its training curves are not shown`)
       }
-      for (const w of warnings) yield* ctx.progress.warn(w)
 
       const name = plotNamer()
       const modelSections: Array<ModelSection> = models.map((m) => ({ node: m.node, value: m.value, plot: { file: name("curves", m.node), svg: curvesSvg(m.node, m.value) } }))
@@ -81,9 +80,10 @@ export const ReportStage = defineStage({
       const clusterSections: Array<ClusterSection> = []
       for (const k of clusters) {
         const svg = yield* attempt(`report: reading the projection of ${k.node} (${k.file(k.value.file)})`, () => readProjection(k))
-        if (svg === undefined) yield* ctx.progress.warn(`${k.node}: no SVG projection at ${k.file(k.value.file)}; the report shows the cluster summary only`)
+        if (svg === undefined) warnings.push(`${k.node}: no SVG projection at ${k.file(k.value.file)}; the report shows the cluster summary only`)
         clusterSections.push({ node: k.node, value: k.value, plot: svg === undefined ? undefined : { file: name("clusters", k.node), svg } })
       }
+      for (const w of warnings) yield* ctx.progress.warn(w)
       const content: ReportContent = {
         title: ctx.params.title,
         tables,

@@ -161,6 +161,8 @@ describe("report stage", () => {
     expect(md.match(/not run/g)!.length).toBe(17 + 17)
     expect(md).toContain("## Evaluations outside the table")
     expect(md).toContain("(no projection SVG in cluster.nosvg)")
+    expect(v.warnings).toEqual(r.warnings)
+    expect(md).toMatch(/## Warnings\n\n(- .*\n){3}/)
     const html = fs.readFileSync(path.join(r.outDir, "report.html"), "utf8")
     expect(html).toContain("<title>partial &lt;run&gt;</title>")
     expect(ReportStage.output.summarize?.(v)).toBe("report: 1/9 segment-level and 0/9 song-level cells, 1 models, 1 cluster maps, 1 evaluations outside the table")
