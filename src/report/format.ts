@@ -17,6 +17,8 @@ export interface CellText {
   /** "published 0.402 (lambda 2.5)" */
   readonly published: string
   readonly node: string
+  /** The node and what it evaluated: "eval.emo.alignment, alpha 2.5 (test split, 120 rows, top-3)". */
+  readonly source: string
 }
 
 export const cellText = (c: Cell, phase: string): CellText => ({
@@ -24,6 +26,10 @@ export const cellText = (c: Cell, phase: string): CellText => ({
   chance: c.measured === null ? "" : `chance ${num(c.measured.chance.f1_macro)}`,
   published: `published ${published(c.published.f1_macro)}${c.published.alpha !== null ? ` (lambda ${c.published.alpha})` : ""}`,
   node: c.measured === null ? "" : `${c.measured.node}${phase === "alignment" ? alphaText(c.measured) : ""}`,
+  source:
+    c.measured === null
+      ? ""
+      : `${c.measured.node}${phase === "alignment" ? alphaText(c.measured) : ""} (${c.measured.eval_split} split, ${c.measured.rows} rows, top-${c.measured.k})`,
 })
 
 export const thresholdFreeText = (c: Cell): string =>

@@ -62,6 +62,8 @@ export const renderHtml = (c: ReportContent): string => {
     "<h2>Threshold-free metrics (macro mAP, macro ROC-AUC)</h2>",
     "<p>Not published; chance: mean label prevalence (mAP) and 0.5 (ROC-AUC).</p>",
     table(["phase", ...t.columns.map((col) => col.title)], [...t.segment, ...t.song].map((r) => [r.title, ...SPLITS.map((s) => thresholdFreeText(r.cells[s]))])),
+    "<h2>Where each number comes from</h2>",
+    table(["phase", ...t.columns.map((col) => col.title)], [...t.segment, ...t.song].map((r) => [r.title, ...SPLITS.map((s) => cellText(r.cells[s], r.phase).source || "-")])),
   )
   if (c.unplaced.length > 0) {
     body.push("<h2>Evaluations outside the table</h2>", table(["node", "level", "data set", "why"], c.unplaced.map((u) => [u.node, u.level, u.dataset, u.reason])))

@@ -29,7 +29,7 @@ const f1Table = (t: Tables, rows: ReadonlyArray<Row>): string =>
 const sourcesTable = (t: Tables): string =>
   table(
     ["phase", ...t.columns.map((c) => c.title)],
-    [...t.segment, ...t.song].map((r) => [r.title, ...SPLITS.map((s) => cellText(r.cells[s], r.phase).node || "-")]),
+    [...t.segment, ...t.song].map((r) => [r.title, ...SPLITS.map((s) => cellText(r.cells[s], r.phase).source || "-")]),
   )
 
 const thresholdFreeTable = (t: Tables): string =>

@@ -68,7 +68,7 @@ export const ReportStage = defineStage({
       const { tables, unplaced } = assembled.ok
       const warnings = [...assembled.ok.warnings]
 
-      // Models nobody evaluated, and evaluations whose model is not an input, are still reported; say so.
+      // An evaluation whose model is not an input is still reported, without training curves; say so.
       const modelNodes = new Set(models.map((m) => m.node))
       for (const e of evaluations) {
         if (!modelNodes.has(e.value.model.node)) warnings.push(`${e.node}: its model ${e.value.model.node} is not among the report's models, so its training curves are not shown`)

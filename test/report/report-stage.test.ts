@@ -69,6 +69,7 @@ describe("report stage", () => {
     expect(md).toContain("![training curves of train.emo.alignment](plots/curves-train.emo.alignment.svg)")
     expect(md).toContain("![label map of cluster.mtg](plots/clusters-cluster.mtg.svg)")
     expect(md).not.toContain("not run")
+    expect(md).toContain(`| eval.mtg.alignment, alpha 2.5 (test split, ${seg.rows} rows, top-2) |`)
 
     // report.html: self-contained, well formed, every plot inline.
     const html = fs.readFileSync(path.join(r.outDir, "report.html"), "utf8")
