@@ -59,7 +59,7 @@ export const MertParams = Schema.Struct({
   pooling: Schema.optionalWith(Schema.Literal("first", "mean"), { default: () => "first" as const }),
   /**
    * onnx: segments per inference call. 1 on CPU: a 10 s segment's conv activations already fill the caches, and
-   * bench/mert measured batch 2 at 0.7x the throughput of batch 1; larger batches pay off on a GPU.
+   * batch 2 ran at 0.7x the throughput of batch 1 on the bench/mert model (2 threads); larger batches pay off on a GPU.
    */
   batch_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1024)), { default: () => 1 }),
   execution_provider: Schema.optionalWith(ExecutionProvider, { default: () => "cpu" as const }),
