@@ -10,8 +10,8 @@
  *
  * `out` (default "report", relative to the current working directory; null: none): the stage ALSO copies its files
  * there after producing them, so `mea run pipeline.yaml` leaves report/report.md in the project. That copy is a
- * convenience refreshed whenever the node runs; the cached artifact is the source of truth, and `publishReport`
- * (src/report/publish.ts) makes the same copy from a cached artifact.
+ * convenience refreshed whenever the node runs (a failed copy is a warning, not a failed node); the cached artifact is
+ * the source of truth, and `publishReport` (src/report/publish.ts) makes the same copy from a cached artifact.
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
@@ -116,8 +116,13 @@ export const ReportStage = defineStage({
       }
       if (ctx.params.out !== null) {
         const outDir = path.resolve(process.cwd(), ctx.params.out)
-        yield* copyReportFiles(ctx.outDir, value, outDir)
-        yield* ctx.progress.note(`report copied to ${path.join(outDir, MARKDOWN_FILE)} (a convenience; the cached artifact is the source of truth)`)
+        // The artifact is the result; a copy that cannot be written is worth a warning, not the loss of the result.
+        yield* copyReportFiles(ctx.outDir, value, outDir).pipe(
+          Effect.matchEffect({
+            onFailure: (e) => ctx.progress.warn(`report not copied to ${outDir}: ${e.message}`),
+            onSuccess: () => ctx.progress.note(`report copied to ${path.join(outDir, MARKDOWN_FILE)} (a convenience; the cached artifact is the source of truth)`),
+          }),
+        )
       }
       return value
     }),

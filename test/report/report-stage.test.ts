@@ -104,6 +104,12 @@ describe("report stage", () => {
     const small = { evaluations: experiment.evaluations.slice(0, 2), models: experiment.models.slice(0, 1) }
     await runStagePromise(ReportStage, { params: { out: rel }, inputs: small })
     expect(fs.existsSync(path.join(target, "sub", "report", "report.md"))).toBe(true)
+    // A copy that cannot be made (here: out is a file) warns; the artifact is still produced.
+    const blocked = path.join(target, "a-file")
+    fs.writeFileSync(blocked, "")
+    const warned = await runStagePromise(ReportStage, { params: { out: blocked }, inputs: small })
+    expect(warned.warnings).toEqual([expect.stringMatching(new RegExp(`^report not copied to ${blocked}: publishing .*report.md`))])
+    expect(fs.existsSync(path.join(warned.outDir, "report.md"))).toBe(true)
     const none = await runStagePromise(ReportStage, { params: { out: null }, inputs: small })
     expect(none.notes).toEqual([])
     expect(fs.existsSync(path.join(none.outDir, "report.md"))).toBe(true)
