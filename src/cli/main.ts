@@ -1,14 +1,14 @@
 /** The `mea` command line. */
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Either, Layer, Option } from "effect"
+import { Cause, Console, Effect, Either, Layer, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import { stages } from "../stages/index.ts"
 import { Cache, cacheLayer, resolveCacheDir } from "../runtime/cache.ts"
 import { CacheError, NodeFailed, PipelineErrors, renderPipelineError, UsageError } from "../runtime/errors.ts"
 import { runGraph, type RunResult } from "../runtime/executor.ts"
-import { buildGraph } from "../runtime/graph.ts"
+import { buildGraph, type Graph } from "../runtime/graph.ts"
 import { artifactJson, describeArtifact, diffArtifacts, formatBytes, gc, listArtifacts, resolveRef, verify } from "../runtime/inspect.ts"
 import { loadPipeline } from "../runtime/pipeline-load.ts"
 import { pipelineJsonSchema } from "../runtime/pipeline-schema.ts"
@@ -17,6 +17,10 @@ import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
 import type { Stage } from "../runtime/stage.ts"
 import { loadPlugins } from "./plugins.ts"
+import { exportOnnx } from "../model/export.ts"
+import type { Model } from "../model/artifact.ts"
+import { publishReport } from "../report/publish.ts"
+import * as path from "node:path"
 
 const registry: ReadonlyMap<string, Stage> = new Map([...stages, ...(await loadPlugins(process.env.MEA_PLUGINS))].map((s) => [s.name, s]))
 
@@ -80,11 +84,28 @@ const summaryLine = (r: RunResult): string => {
 const failIfFailed = (r: RunResult) =>
   r.failed.length > 0 ? Effect.fail(r.failed[0]) : Effect.void
 
+/**
+ * A report node copies its files into the project (report/) when it runs; on a cached run the copy is refreshed here
+ * from the cached artifact, so report/ always matches the pipeline just run.
+ */
+const republishReports = (graph: Graph, result: RunResult) =>
+  Effect.gen(function* () {
+    const c = yield* Cache
+    for (const r of result.nodes) {
+      const node = graph.byId.get(r.id)
+      if (node?.stage.name !== "report" || r.status !== "cached" || r.output === undefined) continue
+      const out = (node.params as { out?: string | null }).out
+      if (out === null || out === undefined) continue
+      yield* publishReport(c.store.objectDir(r.output), path.resolve(out)).pipe(Effect.mapError((e) => new CacheError({ message: e.message })))
+    }
+  })
+
 const planLine = (e: PlanEntry): string => {
   const head =
     e._tag === "Cached" ? "cached " : e._tag === "WillRun" ? "run    " : e._tag === "Pending" ? "run?   " : "error  "
   const why = e.reasons.length > 0 ? `: ${e.reasons.join("; ")}` : ""
-  const wait = e._tag === "Pending" ? ` (after ${e.waitingOn.join(", ")}; may stay cached if their outputs do not change)` : ""
+  const after = e._tag === "Pending" ? (e.waitingOn.length > 3 ? `${e.waitingOn.slice(0, 3).join(", ")} and ${e.waitingOn.length - 3} more` : e.waitingOn.join(", ")) : ""
+  const wait = e._tag === "Pending" ? ` (after ${after}; may stay cached if their outputs do not change)` : ""
   return `${head}${e.id}${wait}${why}`
 }
 
@@ -105,6 +126,7 @@ const run = Command.make(
       }
       const n = yield* jobsOf(jobs)
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
+      yield* republishReports(graph, result)
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
       yield* failIfFailed(result)
@@ -259,9 +281,30 @@ const stagesCmd = Command.make("stages", {}, () =>
   Console.log(renderTable(["stage", "version", "output", "description"], [...registry.values()].map((s) => [s.name, String(s.version), s.output.name, s.description]))),
 ).pipe(Command.withDescription("List the registered stages"))
 
+const exportCmd = Command.make(
+  "export",
+  { ref: refArg("model"), out: Args.text({ name: "out.onnx" }), pipeline: pipelineOpt, cache: cacheOpt },
+  ({ ref, out, pipeline, cache }) =>
+    Effect.gen(function* () {
+      const c = yield* Cache
+      const info = yield* resolveRef(c, ref, Option.getOrUndefined(pipeline))
+      const stage = info.record === undefined ? undefined : registry.get(info.record.stage)
+      if (stage === undefined || stage.output.name !== "model") {
+        return yield* Effect.fail(new UsageError({ message: `'${ref}' is a ${info.record?.stage ?? "unknown"} output, not a trained model (stage 'train')` }))
+      }
+      const dir = c.store.objectDir(info.hash)
+      const raw = yield* Effect.try({ try: () => JSON.parse(fs.readFileSync(path.join(dir, "value.json"), "utf8")) as unknown, catch: (e) => new CacheError({ message: String(e) }) })
+      const value = (yield* Schema.decodeUnknown(stage.output.schema)(raw).pipe(Effect.mapError((e) => new CacheError({ message: e.message })))) as Model
+      yield* exportOnnx({ value, hash: info.hash, dir, node: info.record?.node ?? ref, file: (n) => path.join(dir, n) }, out).pipe(
+        Effect.mapError((e) => new CacheError({ message: e.message })),
+      )
+      yield* Console.log(`wrote ${out}: input 'x' (batch, ${value.config.in_dim}), output 'embedding' (batch, ${value.config.out_dim})`)
+    }).pipe(withCache(cache)),
+).pipe(Command.withDescription("Export a trained model to an ONNX inference graph"))
+
 const mea = Command.make("mea").pipe(
   Command.withDescription("mea: cross-dataset music emotion pipelines with a content-hash cache"),
-  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd]),
+  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd]),
 )
 
 const cli = Command.run(mea, { name: "mea", version: "0.1.0" })

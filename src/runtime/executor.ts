@@ -104,7 +104,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
 
     const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter> =>
       Effect.gen(function* () {
-        const t0 = Date.now()
+        let t0 = Date.now()
         const warnings: Array<string> = []
         const warn = (m: string) =>
           Effect.zipRight(
@@ -125,6 +125,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           })
 
         const upstream = yield* Effect.forEach(node.deps, (d) => Deferred.await(done.get(d)!))
+        t0 = Date.now()
         if (upstream.some((o) => !o.ok)) {
           yield* finish("skipped", { error: "an upstream node failed" })
           return { ok: false } as Outcome

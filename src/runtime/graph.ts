@@ -48,7 +48,8 @@ const loopValues = (
   raw: unknown,
   scope: Scope,
 ): Either.Either<ReadonlyArray<unknown>, string> => {
-  const resolved = typeof raw === "string" ? interpolateString(raw, scope) : Either.right(raw)
+  // Items may themselves use params: foreach: [{ id: alignment, alpha: "${alpha}" }]
+  const resolved = typeof raw === "string" ? interpolateString(raw, scope) : Either.mapLeft(interpolate(raw, scope), (e) => e.message)
   return Either.flatMap(resolved, (v) => {
     if (Array.isArray(v)) return Either.right(v)
     if (v !== null && typeof v === "object") {
