@@ -1,14 +1,15 @@
 import { Effect } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { BUILTIN_DIM, BUILTIN_LAYERS, BuiltinExtractor, COLUMNS, STATISTICS } from "../../src/features/builtin.ts"
 import { NpyFloat32Reader, readNpy } from "../../src/io/npy.ts"
 import { OnnxRuntime, OnnxRuntimeLive, float32Tensor } from "../../src/onnx/runtime.ts"
 import { normalizeInto } from "../../src/features/mert-onnx.ts"
-import { FeaturesCodec, MertStage, type Features } from "../../src/stages/mert.ts"
+import { MertStage, type Features } from "../../src/stages/mert.ts"
 import { segmentSamples } from "../../src/stages/segment.ts"
-import { TINY_FIXTURE } from "../../tools/make-mert-fixture.ts"
-import { artifactFromResult, runStagePromise } from "../support/stage-harness.ts"
+import { buildMertModel, TINY_FIXTURE, TINY_MERT } from "../../tools/make-mert-fixture.ts"
+import { artifactFromResult, runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { audioArtifacts, lcg } from "./support.ts"
 
 const SR = 24000
@@ -109,7 +110,27 @@ describe("mert stage, onnx extractor (tiny random MERT fixture)", () => {
     )
   })
 
-  it("the features codec round-trips its value", () => {
-    expect(FeaturesCodec.name).toBe("features")
+  it("fails on a model that breaks the contract, naming the file, and leaves no partial matrix", async () => {
+    const bad = path.join(tempDir(), "renamed.onnx")
+    fs.writeFileSync(bad, buildMertModel({ ...TINY_MERT, inputName: "wav" }))
+    const outDir = tempDir("mea-out-")
+    await expect(runStagePromise(MertStage, { params: { extractor: "onnx" }, inputs: { audio, segments, model: { path: bad, hash: "x" } }, outDir })).rejects.toThrow(
+      `${bad} does not follow the MERT contract: no input named "input_values"`,
+    )
+    expect(fs.existsSync(path.join(outDir, "features.npy"))).toBe(false)
+  })
+})
+
+describe("mert stage, failures while reading audio", () => {
+  it.each(["builtin", "onnx"] as const)("%s: a PCM file shorter than its index is a clear error and no features.npy is left", async (extractor) => {
+    const broken = audioArtifacts([sine, noise], SR)
+    // Cut the audio file in the middle of the second track.
+    const pcm = broken.audio.file("audio.s16le")
+    fs.truncateSync(pcm, fs.statSync(pcm).size - SR * 2 * 10)
+    const outDir = tempDir("mea-out-")
+    await expect(runStagePromise(MertStage, { params: { extractor }, inputs: { ...broken, model }, outDir })).rejects.toThrow(
+      /cannot read segment samples \(audio decode, segments segment\): .*shorter than its index says/,
+    )
+    expect(fs.existsSync(path.join(outDir, "features.npy"))).toBe(false)
   })
 })
