@@ -119,8 +119,11 @@ export const trainModel = (
         validation = { rows: v.rows, labels: v.labels }
       }
     }
+    // One `upsample` map can serve every split of an experiment, so a held-out data set named in it is only noted.
     for (const name of Object.keys(s.upsample)) {
-      if (!sets.some((t) => t.name === name)) return yield* fail(`train: upsample names data set '${name}', which is not among the training data sets (${sets.map((t) => t.name).join(", ")})`)
+      if (!sets.some((t) => t.name === name)) {
+        yield* env.progress.note(`upsample: '${name}' is not among the training data sets (${sets.map((t) => t.name).join(", ")}); ignored`)
+      }
     }
     if (validation === undefined || validation.rows.length === 0) {
       return yield* fail(`train: the first training data set '${sets[0].name}' has no segments in its validation split; its validation macro F1 drives the schedule and the checkpoint choice`)
