@@ -99,7 +99,11 @@ export const ttyReporter = (stream: NodeJS.WriteStream): ReporterService => {
       }),
     info: (message) => Effect.sync(() => multi.log(`${message}\n`)),
     warn: (id, message) => Effect.sync(() => multi.log(`warn   ${id}: ${message}\n`)),
-    close: Effect.sync(() => multi.stop()),
+    // update() flushes log lines still buffered for the next frame; stop() alone would drop them
+    close: Effect.sync(() => {
+      multi.update()
+      multi.stop()
+    }),
   }
 }
 
