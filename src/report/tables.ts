@@ -13,8 +13,12 @@
  */
 import { Schema } from "effect"
 import type { Evaluation } from "../model/evaluation.ts"
+import { Metrics } from "../model/metrics.ts"
 import type { Artifact } from "../runtime/stage.ts"
 import { LEVELS, PHASE_TITLES, PHASES, PUBLISHED, SPLIT_INFO, SPLITS, type Level, type Phase, type SplitKey } from "./published.ts"
+
+/** The six macro metrics every table cell shows. */
+const HeadlineMetrics = Metrics.pick("f1_macro", "precision_macro", "recall_macro", "hamming", "map_macro", "roc_auc_macro")
 
 export const MeasuredSchema = Schema.Struct({
   /** The eval or vote node. */
@@ -28,21 +32,9 @@ export const MeasuredSchema = Schema.Struct({
   alpha: Schema.Number,
   rows: Schema.Int,
   k: Schema.Int,
-  f1_macro: Schema.Number,
-  precision_macro: Schema.Number,
-  recall_macro: Schema.Number,
-  hamming: Schema.Number,
-  map_macro: Schema.Number,
-  roc_auc_macro: Schema.Number,
+  ...HeadlineMetrics.fields,
   /** As the evaluation records it: a seeded random top-k predictor; for mAP and ROC-AUC, random scores. */
-  chance: Schema.Struct({
-    f1_macro: Schema.Number,
-    precision_macro: Schema.Number,
-    recall_macro: Schema.Number,
-    hamming: Schema.Number,
-    map_macro: Schema.Number,
-    roc_auc_macro: Schema.Number,
-  }),
+  chance: HeadlineMetrics,
 })
 export type Measured = typeof MeasuredSchema.Type
 

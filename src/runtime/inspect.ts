@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, UsageError } from "./errors.ts"
 import { canonicalJson } from "./hash.ts"
+import { processAlive } from "./lock.ts"
 import { jsonDiff } from "./plan.ts"
 import type { Stage, StageEnv } from "./stage.ts"
 import type { KeyRecord } from "./store.ts"
@@ -159,15 +160,6 @@ export interface GcReport {
   readonly tmpRemoved: number
 }
 
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /**
  * Keeps what the most recent run of each (pipeline, params) reached; drops every other artifact, its key records,
  * superseded run records, and staging folders of dead processes.
@@ -186,7 +178,7 @@ export const gc = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
     const staleTmp = fs.existsSync(store.tmp)
       ? fs.readdirSync(store.tmp).filter((d) => {
           const pid = Number(/^stage-(\d+)-/.exec(d)?.[1] ?? NaN)
-          return Number.isNaN(pid) || !pidAlive(pid)
+          return Number.isNaN(pid) || !processAlive(pid)
         })
       : []
     const oldRuns = runs.filter((r) => !keepRuns.has(r.file))

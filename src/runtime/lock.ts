@@ -14,7 +14,8 @@ interface Owner {
   readonly since: string
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process of this machine is still running (EPERM: it is, under another user). */
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
@@ -46,7 +47,7 @@ const tryAcquire = (file: string, node: string): "acquired" | Owner => {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
     const current = readOwner(file)
-    if (current === undefined || (current.host === os.hostname() && !alive(current.pid))) {
+    if (current === undefined || (current.host === os.hostname() && !processAlive(current.pid))) {
       // Stale: its owner died. Remove it only if it is still the same lock we judged stale.
       try {
         const again = readOwner(file)
