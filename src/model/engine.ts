@@ -144,10 +144,12 @@ export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng
     // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
     const threshold = s.p * 4294967296
     const block = s.width / s.groups
+    const draws = new Uint32Array(rows * s.groups)
+    rng.fillU32(draws)
     if (block === 1) {
-      for (let i = 0; i < a.length; i++) a[i] = rng.u32() < threshold ? 0 : keep
+      for (let i = 0; i < a.length; i++) a[i] = draws[i] < threshold ? 0 : keep
     } else {
-      for (let g = 0; g < rows * s.groups; g++) if (rng.u32() >= threshold) a.fill(keep, g * block, (g + 1) * block)
+      for (let g = 0; g < draws.length; g++) if (draws[g] >= threshold) a.fill(keep, g * block, (g + 1) * block)
     }
     masks.set(s.name, a)
   }

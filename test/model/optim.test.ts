@@ -96,3 +96,16 @@ describe("dropout sites of the nets", () => {
     expect(selfAttentionLength1("a", 8, 2, 0.1).masks).toEqual([{ name: "a.attn_drop", width: 8, p: 0.1, groups: 2 }])
   })
 })
+
+describe("Rng", () => {
+  it("fillU32 continues the same sequence as u32()", () => {
+    const a = new Rng(5, "s")
+    const b = new Rng(5, "s")
+    const bulk = new Uint32Array(7)
+    a.u32()
+    a.fillU32(bulk)
+    b.u32()
+    expect([...bulk]).toEqual(Array.from({ length: 7 }, () => b.u32()))
+    expect(a.u32()).toBe(b.u32())
+  })
+})
