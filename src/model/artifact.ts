@@ -2,13 +2,19 @@
  * The trained model as an artifact: weights in safetensors (`model.safetensors`; linear weights stored (in, out),
  * i.e. transposed with respect to torch.nn.Linear) and everything else in value.json: the net's configuration, which
  * feature layers form its input, the training settings, the per-epoch curves and the chosen epoch.
+ * A model trained with standardised inputs also holds `input_mean` and `input_std` (in_dim) in model.safetensors and
+ * says so with `standardised: true`; the net then sees (x - input_mean) / input_std of the concatenated layers x.
+ * Models written before standardisation existed lack the flag and read as unstandardised.
  */
 import { Schema } from "effect"
 import { codec, type Artifact } from "../runtime/stage.ts"
 import { buildNet, NetConfig, type Weights } from "./nets.ts"
-import { readSafetensors, writeSafetensors } from "./safetensors.ts"
+import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.ts"
+import type { Standardiser } from "./standardise.ts"
 
 export const WEIGHTS_FILE = "model.safetensors"
+export const INPUT_MEAN = "input_mean"
+export const INPUT_STD = "input_std"
 
 export const EpochRecordSchema = Schema.Struct({
   epoch: Schema.Int,
@@ -26,6 +32,8 @@ export const ModelSchema = Schema.Struct({
   /** Feature layers concatenated (in this order) to form the input, and the width of one layer. */
   layers: Schema.Array(Schema.Int),
   feature_dim: Schema.Int,
+  /** Whether the input columns are standardised with `input_mean` / `input_std` of the weights file; absent: no. */
+  standardised: Schema.optional(Schema.Boolean),
   /** Training data sets, in order (the first one's validation F1 drove the schedule). */
   datasets: Schema.Array(Schema.String),
   phase: Schema.Literal("baseline1", "baseline2", "alignment"),
@@ -45,13 +53,37 @@ export const ModelCodec = codec("model", ModelSchema, {
     `best validation F1 ${m.best_val_f1.toFixed(4)} at epoch ${m.best_epoch}/${m.curves.length}`,
 })
 
-export const saveWeights = (file: string, config: NetConfig, weights: Weights): void => {
+export const saveWeights = (file: string, config: NetConfig, weights: Weights, standardiser?: Standardiser): void => {
   const net = buildNet(config)
-  writeSafetensors(
-    file,
-    new Map(net.params.map((p) => [p.name, { shape: p.shape, data: weights.get(p.name)! }])),
-    { format: "mea", net: config.net, layout: "linear weights (in, out)" },
-  )
+  const tensors = new Map<string, NamedTensor>(net.params.map((p) => [p.name, { shape: p.shape, data: weights.get(p.name)! }]))
+  if (standardiser !== undefined) {
+    if (standardiser.mean.length !== config.in_dim || standardiser.std.length !== config.in_dim) {
+      throw new Error(`${file}: standardisation statistics have ${standardiser.mean.length} columns, the net takes ${config.in_dim}`)
+    }
+    tensors.set(INPUT_MEAN, { shape: [config.in_dim], data: standardiser.mean })
+    tensors.set(INPUT_STD, { shape: [config.in_dim], data: standardiser.std })
+  }
+  writeSafetensors(file, tensors, { format: "mea", net: config.net, layout: "linear weights (in, out)" })
+}
+
+/** The input standardisation of a model: undefined for a model trained on raw features. */
+export const loadStandardiser = (model: Artifact<Model>): Standardiser | undefined => {
+  if (model.value.standardised !== true) return undefined
+  const file = model.file(model.value.weights)
+  const tensors = readSafetensors(file)
+  const column = (name: string): Float32Array => {
+    const t = tensors.get(name)
+    if (t === undefined) throw new Error(`${file}: the model is marked standardised but has no tensor '${name}'`)
+    if (t.shape.length !== 1 || t.shape[0] !== model.value.config.in_dim) {
+      throw new Error(`${file}: tensor '${name}' has shape (${t.shape.join(", ")}), expected (${model.value.config.in_dim})`)
+    }
+    return t.data
+  }
+  const mean = column(INPUT_MEAN)
+  const std = column(INPUT_STD)
+  const bad = std.findIndex((v) => !(v > 0) || !Number.isFinite(v))
+  if (bad >= 0) throw new Error(`${file}: tensor '${INPUT_STD}' column ${bad} is ${std[bad]}; standard deviations must be positive and finite`)
+  return { mean, std }
 }
 
 /** The model's weights, checked against its configuration (every parameter present with its shape). */

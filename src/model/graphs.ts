@@ -3,7 +3,7 @@
  * dL/d(similarity matrix) to every weight's gradient) and an inference graph (weights as inputs, or baked in for
  * export).
  */
-import type { ElemType } from "./onnx/builder.ts"
+import type { ElemType, GraphBuilder } from "./onnx/builder.ts"
 import { gradName, paramsAsInputs, Tape, type ParamSource } from "./onnx/tape.ts"
 import type { MaskSpec, Module, ParamSpec } from "./layers.ts"
 
@@ -50,11 +50,20 @@ export const buildTrainGraphs = (
   return { forward: t.f.toBytes(), backward: t.b.toBytes(), params: net.params, masks: net.masks, saved: t.saved, passedInputs: t.passedInputs }
 }
 
+/** Ops between the graph input x and the net (the export's baked-in input standardisation). */
+export type InputTransform = (f: GraphBuilder, x: string) => string
+
 /** x (B, in) -> embedding (B, out) without dropout. */
-export const buildInferenceGraph = (net: Module, inDim: number, source: ParamSource = paramsAsInputs, elem: ElemType = "float32"): Uint8Array => {
+export const buildInferenceGraph = (
+  net: Module,
+  inDim: number,
+  source: ParamSource = paramsAsInputs,
+  elem: ElemType = "float32",
+  transform: InputTransform = (_, x) => x,
+): Uint8Array => {
   const t = new Tape(false, elem, source)
   const x = t.f.input(INPUT, ["B", inDim])
-  const out = net.forward(t, x)
+  const out = net.forward(t, transform(t.f, x))
   t.f.output(out.y, EMBEDDING)
   return t.f.toBytes()
 }

@@ -8,7 +8,7 @@ import { attempt, attemptPromise, StageError, type Artifact, type Progress } fro
 import type { Dataset } from "../stages/dataset.ts"
 import type { Features } from "../stages/mert.ts"
 import type { Segments } from "../stages/segment.ts"
-import { loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
+import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
 import type { BatchingMode } from "./batching.ts"
 import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
 import { NetEngine } from "./engine.ts"
@@ -17,6 +17,7 @@ import type { RegulariserVersion } from "./loss.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
 import { openRows, type RowSource } from "./rows.ts"
+import { standardisedRows } from "./standardise.ts"
 import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
 
 /** Label embeddings of one data set: `labels.length` rows of `dim`. */
@@ -64,6 +65,7 @@ export interface TrainSettings {
   readonly heads?: number
   readonly num_layers?: number
   readonly dropout?: number
+  readonly standardise: boolean
 }
 
 const fail = (message: string) => Effect.fail(new StageError({ message }))
@@ -159,6 +161,7 @@ export const trainModel = (
           negatives: s.negatives,
           plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
           threads: env.threads,
+          standardise: s.standardise,
         },
         (r) => {
           fire(env.progress.advance())
@@ -166,12 +169,13 @@ export const trainModel = (
         },
       ),
     )
-    yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights))
+    yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser))
     const model: Model = {
       config,
       weights: WEIGHTS_FILE,
       layers,
       feature_dim: first.dim,
+      standardised: result.standardiser !== undefined,
       datasets: sets.map((t) => t.name),
       phase: s.phase,
       regulariser: s.regulariser,
@@ -217,8 +221,18 @@ export const evaluateModel = (
     if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
     const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
     const weights = yield* attempt(`eval: reading model ${model.node}`, () => loadWeights(model))
+    const standardiser = yield* attempt(`eval: reading model ${model.node}`, () => loadStandardiser(model))
     const emb = yield* Effect.acquireUseRelease(
-      attempt(what, () => openRows(d.features.file(f.file), m.layers)),
+      attempt(what, () => {
+        const raw = openRows(d.features.file(f.file), m.layers)
+        if (standardiser === undefined) return raw
+        try {
+          return standardisedRows(raw, standardiser)
+        } catch (e) {
+          raw.close()
+          throw e
+        }
+      }),
       (source) =>
         Effect.acquireUseRelease(
           attemptPromise("eval: starting onnxruntime", () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads: env.threads })),

@@ -9,6 +9,8 @@
  *              spaces whose cluster differs from the cluster of every positive label (a label of another data set
  *              that means the same thing is never pushed away). Positive target as in baseline1. No regulariser.
  *   alignment  baseline2's targets + the alignment regulariser (v1/v2/v3) weighted by alpha.
+ * With `standardise`, every input column is z-scored with the mean and standard deviation of the training rows of all
+ * training data sets (each row once, upsampling aside); validation rows go through the same transform.
  * Positive target: mean embedding of the segment's labels. Segments of tracks without labels are not trained on.
  */
 import { AdamW } from "./adamw.ts"
@@ -20,6 +22,7 @@ import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
 import { Rng } from "./rng.ts"
 import type { RowSource } from "./rows.ts"
 import { ReduceLROnPlateau } from "./scheduler.ts"
+import { columnStatistics, standardisedRows, type Standardiser } from "./standardise.ts"
 
 export type Phase = "baseline1" | "baseline2" | "alignment"
 
@@ -60,6 +63,8 @@ export interface TrainOptions {
   readonly negatives: number
   readonly plateau: { readonly factor: number; readonly patience: number; readonly cooldown: number; readonly minLr: number }
   readonly threads: number
+  /** z-score every input column with the training rows' statistics. */
+  readonly standardise: boolean
 }
 
 export interface EpochRecord {
@@ -78,6 +83,8 @@ export interface TrainResult {
   readonly bestEpoch: number
   readonly bestValF1: number
   readonly stoppedEarly: boolean
+  /** The statistics the net's inputs were standardised with (absent without `standardise`). */
+  readonly standardiser?: Standardiser
 }
 
 const normalizedRows = (m: Float32Array, dim: number): Float64Array => {
@@ -174,11 +181,15 @@ class Targets {
 }
 
 export const train = async (
-  sets: ReadonlyArray<TrainingSet>,
-  validation: ValidationSet,
+  rawSets: ReadonlyArray<TrainingSet>,
+  rawValidation: ValidationSet,
   o: TrainOptions,
   onEpoch: (r: EpochRecord) => void = () => undefined,
 ): Promise<TrainResult> => {
+  const standardiser = o.standardise ? columnStatistics(rawSets.map((s) => ({ name: s.name, source: s.source, rows: s.train.map((t) => t.row) }))) : undefined
+  const sets = standardiser === undefined ? rawSets : rawSets.map((s) => ({ ...s, source: standardisedRows(s.source, standardiser) }))
+  const validation = standardiser === undefined ? rawValidation : { ...rawValidation, source: standardisedRows(rawValidation.source, standardiser) }
+  const extra = standardiser === undefined ? {} : { standardiser }
   const dim = o.config.out_dim
   const clusterAware = o.phase !== "baseline1"
   if (clusterAware && sets.some((s) => s.clusters === undefined)) throw new Error(`phase ${o.phase} needs cluster assignments for every training data set`)
@@ -257,9 +268,9 @@ export const train = async (
         sinceBest++
       }
       opt.lr = plateau.step(valF1)
-      if (sinceBest >= o.patience) return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: epoch < o.epochs }
+      if (sinceBest >= o.patience) return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: epoch < o.epochs, ...extra }
     }
-    return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: false }
+    return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: false, ...extra }
   } finally {
     await engine.release()
   }

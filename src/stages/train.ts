@@ -4,6 +4,11 @@
  * stopping and which epoch's weights are kept). Phases: baseline1 (no clusters, no regulariser), baseline2 (cluster-
  * aware negatives from the union of the training label spaces), alignment (baseline2 + the alignment regulariser).
  * See src/model/train.ts for the exact definitions.
+ *
+ * standardise (default true): every input column (after layer selection and concatenation) is z-scored with the mean
+ * and standard deviation of the training rows of all training data sets; the statistics travel in the model
+ * (model.safetensors: input_mean, input_std) and eval and the ONNX export apply them. Version 2: models are trained on
+ * standardised inputs by default.
  */
 import { Effect, Schema } from "effect"
 import { ModelCodec } from "../model/artifact.ts"
@@ -50,12 +55,14 @@ export const TrainParams = Schema.Struct({
   heads: Schema.optional(PositiveInt),
   num_layers: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   dropout: Schema.optional(Schema.Number.pipe(Schema.between(0, 0.99))),
+  /** z-score every input column with the training rows' mean and standard deviation (std floored at 1e-6). */
+  standardise: Schema.optionalWith(Schema.Boolean, { default: () => true }),
 })
 
 export const TrainStage = defineStage({
   name: "train",
-  version: 1,
-  description: "Trains the attention or linear embedding net (triplet loss, alignment regulariser, AdamW, plateau schedule) on one or more data sets",
+  version: 2,
+  description: "Trains the attention or linear embedding net (standardised inputs, triplet loss, alignment regulariser, AdamW, plateau schedule) on one or more data sets",
   params: TrainParams,
   inputs: {
     features: Input.nodes(FeaturesCodec),

@@ -2,25 +2,34 @@ import { Effect } from "effect"
 import * as ort from "onnxruntime-node"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
+import { loadStandardiser, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
 import { NetEngine } from "../../src/model/engine.ts"
 import { exportOnnx } from "../../src/model/export.ts"
 import { buildNet, initWeights, type NetConfig } from "../../src/model/nets.ts"
 import { Rng } from "../../src/model/rng.ts"
+import { memoryRows } from "../../src/model/rows.ts"
 import { readSafetensors } from "../../src/model/safetensors.ts"
+import { STD_FLOOR, standardisedRows, type Standardiser } from "../../src/model/standardise.ts"
 import { artifactOf, tempDir } from "../support/stage-harness.ts"
 
-const modelArtifact = (config: NetConfig, seed: number) => {
+/** Statistics on very different scales per column, one column at the floor (a constant column in training). */
+const statistics = (inDim: number): Standardiser => ({
+  mean: Float32Array.from({ length: inDim }, (_, j) => (j % 3 === 0 ? 1000 : -3) + j),
+  std: Float32Array.from({ length: inDim }, (_, j) => (j === 1 ? STD_FLOOR : j % 3 === 0 ? 250 : 0.01 * (j + 1))),
+})
+
+const modelArtifact = (config: NetConfig, seed: number, standardiser?: Standardiser) => {
   const dir = tempDir()
   const weights = initWeights(buildNet(config).params, new Rng(seed))
   // Non-trivial LayerNorm parameters, so the export is checked on them too.
   for (const [k, v] of weights) if (k.includes("norm")) for (let i = 0; i < v.length; i++) v[i] += Math.sin(i) * 0.1
-  saveWeights(path.join(dir, WEIGHTS_FILE), config, weights)
+  saveWeights(path.join(dir, WEIGHTS_FILE), config, weights, standardiser)
   const value: Model = {
     config,
     weights: WEIGHTS_FILE,
     layers: [0, 1],
     feature_dim: config.in_dim / 2,
+    ...(standardiser === undefined ? {} : { standardised: true }),
     datasets: ["a", "b"],
     phase: "alignment",
     regulariser: "v2",
@@ -35,25 +44,36 @@ const modelArtifact = (config: NetConfig, seed: number) => {
 }
 
 describe("model artifact and ONNX export", () => {
-  for (const net of ["attention", "linear"] as const) {
-    it(`${net}: safetensors round trip; exported graph equals the in-mea forward`, async () => {
+  for (const [net, standardised] of [["attention", false], ["linear", false], ["attention", true], ["linear", true]] as const) {
+    it(`${net}${standardised ? ", standardised inputs" : ""}: safetensors round trip; exported graph equals the in-mea forward`, async () => {
       const config: NetConfig =
         net === "attention"
           ? { net, in_dim: 10, out_dim: 6, hidden: 16, heads: 4, ff: 20, num_layers: 2, dropout: 0.1 }
           : { net, in_dim: 10, out_dim: 6, hidden: 12, heads: 0, ff: 0, num_layers: 3, dropout: 0.1 }
-      const { artifact, weights } = modelArtifact(config, 3)
+      const stats = standardised ? statistics(10) : undefined
+      const { artifact, weights } = modelArtifact(config, 3, stats)
       const loaded = loadWeights(artifact)
       for (const [k, v] of weights) expect(loaded.get(k)).toEqual(v)
+      expect(loadStandardiser(artifact)).toEqual(stats)
       const file = path.join(tempDir(), "model.onnx")
       await Effect.runPromise(exportOnnx(artifact, file))
       const rows = 7
       const rng = new Rng(4)
-      const x = Float32Array.from({ length: rows * 10 }, () => rng.next() * 4 - 2)
+      // Raw features around each column's mean and scale (or in [-2, 2] without standardisation).
+      const x = Float32Array.from({ length: rows * 10 }, (_, i) => {
+        const u = rng.next() * 4 - 2
+        return stats === undefined ? u : stats.mean[i % 10] + u * (i % 10 === 1 ? 1e-6 : stats.std[i % 10])
+      })
       const session = await ort.InferenceSession.create(file)
       const out = await session.run({ x: new ort.Tensor("float32", x, [rows, 10]) })
       const exported = out.embedding.data as Float32Array
       const engine = await NetEngine.create(buildNet(config), 10, { threads: 1 })
-      const inMea = await engine.embed(loaded, x, rows)
+      // The exported graph takes raw features; in mea the rows are standardised as eval reads them.
+      const netInput = new Float32Array(rows * 10)
+      const source = memoryRows(x, 10)
+      ;(stats === undefined ? source : standardisedRows(source, stats)).gather(Array.from({ length: rows }, (_, r) => r), netInput)
+      if (stats !== undefined) expect(netInput.every((v) => Math.abs(v) <= 2.01)).toBe(true)
+      const inMea = await engine.embed(loaded, netInput, rows)
       expect(exported.length).toBe(rows * 6)
       for (let i = 0; i < exported.length; i++) expect(exported[i]).toBeCloseTo(inMea[i], 6)
       for (let r = 0; r < rows; r++) {
@@ -63,7 +83,7 @@ describe("model artifact and ONNX export", () => {
       }
       // The training graph with every dropout mask at 1 computes the same function.
       const ones = new Map(buildNet(config).masks.map((m) => [m.name, new Float32Array(rows * m.width).fill(1)]))
-      const trainingForward = await engine.forward(loaded, x, rows, ones)
+      const trainingForward = await engine.forward(loaded, netInput, rows, ones)
       for (let i = 0; i < exported.length; i++) expect(trainingForward.anchors[i]).toBeCloseTo(inMea[i], 6)
       await engine.release()
       await session.release()
@@ -76,5 +96,12 @@ describe("model artifact and ONNX export", () => {
     const wrong = artifactOf(ModelCodec, { ...artifact.value, config: { ...config, hidden: 5 } }, artifact.dir)
     expect(() => loadWeights(wrong)).toThrow(/model\.safetensors: tensor 'blocks\.0\.linear\.weight' has shape \(4, 3\), expected \(4, 5\)/)
     expect(readSafetensors(artifact.file(WEIGHTS_FILE)).size).toBe(4)
+    expect(loadStandardiser(artifact)).toBeUndefined()
+    const withStats = modelArtifact(config, 1, statistics(4)).artifact
+    expect(readSafetensors(withStats.file(WEIGHTS_FILE)).get("input_mean")!.shape).toEqual([4])
+    const zeroStd = artifactOf(ModelCodec, withStats.value, tempDir())
+    saveWeights(zeroStd.file(WEIGHTS_FILE), config, loadWeights(withStats), { mean: new Float32Array(4), std: Float32Array.of(1, 1, 0, 1) })
+    expect(() => loadStandardiser(zeroStd)).toThrow(/model\.safetensors: tensor 'input_std' column 2 is 0; standard deviations must be positive and finite/)
+    expect(() => saveWeights(zeroStd.file(WEIGHTS_FILE), config, loadWeights(withStats), statistics(5))).toThrow(/standardisation statistics have 5 columns, the net takes 4/)
   })
 })

@@ -1,9 +1,11 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { ModelCodec, type Model } from "../../src/model/artifact.ts"
+import * as path from "node:path"
+import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
 import { EvaluationCodec, type Evaluation } from "../../src/model/evaluation.ts"
 import { classificationMetrics } from "../../src/model/metrics.ts"
+import { readSafetensors } from "../../src/model/safetensors.ts"
 import { evaluateModel, trainModel, type TrainSettings } from "../../src/model/run.ts"
 import type { Progress } from "../../src/runtime/stage.ts"
 import { VoteStage } from "../../src/stages/vote.ts"
@@ -41,6 +43,7 @@ const settings: TrainSettings = {
   heads: 2,
   num_layers: 1,
   dropout: 0.1,
+  standardise: true,
 }
 
 const a = toyDataset("a", 5, 60, 1)
@@ -66,6 +69,17 @@ describe("train and eval cores on hand-made artifacts", () => {
     expect(model.datasets).toEqual(["a", "b"])
     expect(notes.some((n) => n.startsWith("epoch 8:"))).toBe(true)
     const modelArtifact = artifactOf(ModelCodec, model, outDir, "train.x")
+    expect(model.standardised).toBe(true)
+    expect(readSafetensors(path.join(outDir, WEIGHTS_FILE)).get(INPUT_STD)!.shape).toEqual([12])
+    // Eval standardises exactly as validation inside training did: on the same rows it finds the same F1.
+    const onValidation = await run(evaluateModel(modelArtifact, a, { split: "validation", k: 1, chance_draws: 1, seed: 0 }, { outDir: tempDir(), threads: 2, progress: progress() }))
+    expect(onValidation.metrics.f1_macro).toBe(model.best_val_f1)
+    // A model whose standardisation is missing from its weights file is refused, naming the file and tensor.
+    const stripped = tempDir()
+    saveWeights(path.join(stripped, WEIGHTS_FILE), model.config, loadWeights(modelArtifact))
+    const broken = artifactOf(ModelCodec, model, stripped, "train.y")
+    const refused = await Effect.runPromise(Effect.flip(evaluateModel(broken, c, { split: "test", k: 1, chance_draws: 1, seed: 0 }, { outDir: tempDir(), threads: 1, progress: progress() })))
+    expect(refused.message).toMatch(/model\.safetensors: the model is marked standardised but has no tensor 'input_mean'/)
 
     const evalDir = tempDir()
     const ev: Evaluation = await run(evaluateModel(modelArtifact, c, { split: "test", k: 1, chance_draws: 20, seed: 0 }, { outDir: evalDir, threads: 2, progress: progress() }))

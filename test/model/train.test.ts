@@ -63,6 +63,7 @@ const options = (phase: Phase, seed = 1, extra: Partial<TrainOptions> = {}): Tra
   negatives: 2,
   plateau: { factor: 0.2, patience: 10, cooldown: 5, minLr: 1.6e-7 },
   threads: 2,
+  standardise: true,
   ...extra,
 })
 
@@ -91,6 +92,8 @@ describe("training loop", () => {
     const c = await train(sets, validation, options("alignment", 8, { epochs: 2 }))
     expect(sameWeights(a.weights, b.weights)).toBe(true)
     expect(a.curves).toEqual(b.curves)
+    expect(a.standardiser).toBeDefined()
+    expect(b.standardiser).toEqual(a.standardiser)
     expect(sameWeights(a.weights, c.weights)).toBe(false)
     expect(a.curves[0].regulariser_loss).toBeGreaterThan(0)
   })
@@ -108,6 +111,25 @@ describe("training loop", () => {
     const r = await train(sets, validation, options("baseline1", 1, { config: linear, epochs: 12 }))
     expect(r.weights.has("blocks.2.linear.weight")).toBe(true)
     expect(r.bestValF1).toBeGreaterThan(0.5)
+  })
+
+  it("standardised inputs learn a tiny-scale signal beside huge-scale noise that raw inputs cannot", async () => {
+    const { sets, validation } = toy(6)
+    // Columns 0..5 keep the label signal at a thousandth of its scale; columns 6..11 become label-free noise of scale 1000.
+    const noiseRng = new Rng(6, "noise")
+    const rescale = (x: Float32Array): Float32Array =>
+      Float32Array.from(x, (v, i) => (i % inDim < 6 ? v * 1e-3 : (noiseRng.next() - 0.5) * 2e3))
+    const scaled = sets.map((s) => ({ ...s, source: memoryRows(rescale(s.x), inDim) }))
+    const scaledValidation = { ...validation, source: scaled[0].source }
+    const o = (standardise: boolean) => options("baseline1", 1, { epochs: 8, standardise })
+    const raw = await train(scaled, scaledValidation, o(false))
+    const standardised = await train(scaled, scaledValidation, o(true))
+    expect(raw.standardiser).toBeUndefined()
+    expect(standardised.standardiser!.std[7]).toBeGreaterThan(100)
+    expect(standardised.standardiser!.std[0]).toBeLessThan(0.01)
+    // Chance for k=1 of 5 labels is about 0.2.
+    expect(standardised.bestValF1).toBeGreaterThan(0.6)
+    expect(standardised.bestValF1 - raw.bestValF1).toBeGreaterThan(0.3)
   })
 
   it("stops early after `patience` epochs without a better validation F1 and keeps the best weights", async () => {

@@ -1,0 +1,98 @@
+/**
+ * Per-input-column standardisation (z-score). Feature columns come on very different scales (the built-in extractor's
+ * kurtosis next to log-mel means next to tempo), which the net's first linear layer cannot undo fast enough; every
+ * column is shifted by its training mean and divided by its training standard deviation before the net sees it.
+ *
+ * The statistics are population moments (divide by n) over the given rows, streamed in chunks through the row
+ * readers and accumulated in float64: each chunk's mean and sum of squared deviations (two passes over the chunk in
+ * memory) are merged with Chan et al.'s pairwise update, which stays accurate for columns whose mean is large next to
+ * their spread. The standard deviation is floored so a constant column maps to 0 rather than NaN.
+ */
+import type { RowSource } from "./rows.ts"
+
+export interface Standardiser {
+  /** Column means, float32 as stored and applied. */
+  readonly mean: Float32Array
+  /** Column standard deviations, already floored. */
+  readonly std: Float32Array
+}
+
+export const STD_FLOOR = 1e-6
+
+export interface StatisticsInput {
+  /** Names the rows in error messages (a data set name). */
+  readonly name: string
+  readonly source: RowSource
+  /** File row numbers; a row listed twice counts twice. */
+  readonly rows: ReadonlyArray<number>
+}
+
+export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk = 1024, floor = STD_FLOOR): Standardiser => {
+  if (inputs.length === 0) throw new Error("standardisation: no rows to compute column statistics from")
+  const dim = inputs[0].source.dim
+  const mean = new Float64Array(dim)
+  const m2 = new Float64Array(dim)
+  const chunkMean = new Float64Array(dim)
+  const chunkM2 = new Float64Array(dim)
+  let n = 0
+  for (const input of inputs) {
+    if (input.source.dim !== dim) throw new Error(`standardisation: rows of '${input.name}' have ${input.source.dim} columns, those of '${inputs[0].name}' ${dim}`)
+    // Ascending order reads a file kept on disk front to back.
+    const rows = Int32Array.from(input.rows).sort()
+    const buffer = new Float32Array(Math.min(chunk, rows.length) * dim)
+    for (let s = 0; s < rows.length; s += chunk) {
+      const k = Math.min(chunk, rows.length - s)
+      input.source.gather(rows.subarray(s, s + k), buffer)
+      chunkMean.fill(0)
+      chunkM2.fill(0)
+      for (let r = 0; r < k; r++) {
+        for (let j = 0; j < dim; j++) {
+          const v = buffer[r * dim + j]
+          if (!Number.isFinite(v)) throw new Error(`standardisation: '${input.name}' feature row ${rows[s + r]}, column ${j} is ${v}; features must be finite`)
+          chunkMean[j] += v
+        }
+      }
+      for (let j = 0; j < dim; j++) chunkMean[j] /= k
+      for (let r = 0; r < k; r++) for (let j = 0; j < dim; j++) chunkM2[j] += (buffer[r * dim + j] - chunkMean[j]) ** 2
+      const total = n + k
+      for (let j = 0; j < dim; j++) {
+        const delta = chunkMean[j] - mean[j]
+        mean[j] += (delta * k) / total
+        m2[j] += chunkM2[j] + (delta * delta * n * k) / total
+      }
+      n = total
+    }
+  }
+  if (n === 0) throw new Error(`standardisation: no rows to compute column statistics from (${inputs.map((i) => `'${i.name}'`).join(", ")} list none)`)
+  return {
+    mean: Float32Array.from(mean),
+    std: Float32Array.from(m2, (v) => Math.max(Math.sqrt(v / n), floor)),
+  }
+}
+
+/**
+ * `(x - mean) / std` in float32 arithmetic, one rounding per operation, exactly as the ONNX Sub and Div of the
+ * exported graph compute it.
+ */
+export const standardiseInPlace = (s: Standardiser, data: Float32Array, offset: number, rows: number): void => {
+  const dim = s.mean.length
+  for (let r = 0; r < rows; r++) {
+    const base = (offset + r) * dim
+    for (let j = 0; j < dim; j++) data[base + j] = Math.fround(data[base + j] - s.mean[j]) / s.std[j]
+  }
+}
+
+/** The same rows, standardised as they are gathered. */
+export const standardisedRows = (source: RowSource, s: Standardiser): RowSource => {
+  if (s.mean.length !== source.dim || s.std.length !== source.dim) {
+    throw new Error(`standardisation: statistics for ${s.mean.length} columns applied to rows of ${source.dim}`)
+  }
+  return {
+    dim: source.dim,
+    gather: (indices, out, offset = 0) => {
+      source.gather(indices, out, offset)
+      standardiseInPlace(s, out, offset, indices.length)
+    },
+    close: () => source.close(),
+  }
+}
