@@ -290,7 +290,7 @@ const exportCmd = Command.make(
       const info = yield* resolveRef(c, ref, Option.getOrUndefined(pipeline))
       const stage = info.record === undefined ? undefined : registry.get(info.record.stage)
       if (stage === undefined || stage.output.name !== "model") {
-        return yield* Effect.fail(new UsageError({ message: `'${ref}' is a ${info.record?.stage ?? "unknown"} output, not a trained model (stage 'train')` }))
+        return yield* Effect.fail(new UsageError({ message: `'${ref}' is an output of stage '${info.record?.stage ?? "unknown"}', not a trained model (stage 'train')` }))
       }
       const dir = c.store.objectDir(info.hash)
       const raw = yield* Effect.try({ try: () => JSON.parse(fs.readFileSync(path.join(dir, "value.json"), "utf8")) as unknown, catch: (e) => new CacheError({ message: String(e) }) })

@@ -16,9 +16,9 @@ import * as path from "node:path"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
 
 export const MANIFEST = ".mea-manifest.json"
-/** Files up to this size are fully re-hashed on every cache read; larger ones by size and their first MiB. */
-const FULL_CHECK_BYTES = 4 << 20
-const HEAD_BYTES = 1 << 20
+/** Files up to this size are fully re-hashed on every cache read; larger ones by size and their first 64 KiB. */
+const FULL_CHECK_BYTES = 64 << 10
+const HEAD_BYTES = 64 << 10
 
 export interface ManifestFile {
   readonly name: string
@@ -28,8 +28,11 @@ export interface ManifestFile {
 }
 export interface Manifest {
   readonly hash: string
+  /** How many leading bytes `head` hashes (absent in manifests written before it was recorded: 1 MiB). */
+  readonly headBytes?: number
   readonly files: ReadonlyArray<ManifestFile>
 }
+const OLD_HEAD_BYTES = 1 << 20
 
 export interface InputComponent {
   readonly kind: "node" | "file" | "dir" | "absent"
@@ -164,7 +167,7 @@ export class Store {
         return { name, size: fs.statSync(full).size, hash: hashFile(full), head: hashHead(full, HEAD_BYTES) }
       })
     const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
-    const manifest: Manifest = { hash, files }
+    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, files }
     writeJsonAtomic(path.join(staging, MANIFEST), manifest)
     fsyncDir(staging)
     const target = this.objectDir(hash)
@@ -186,7 +189,7 @@ export class Store {
 
   /**
    * Verifies an artifact. Cheap (every cache read): manifest present, same file set and sizes, small files fully
-   * re-hashed, large ones by their first MiB. Full (`mea verify`): every byte.
+   * re-hashed, large ones by their first 64 KiB. Full (`mea verify`): every byte.
    */
   check(hash: string, full: boolean): CheckResult {
     const dir = this.objectDir(hash)
@@ -204,8 +207,8 @@ export class Store {
       if (size !== f.size) return { ok: false, problem: `file ${f.name} has ${size} bytes, expected ${f.size}` }
       if (full || f.size <= FULL_CHECK_BYTES) {
         if (hashFile(full_) !== f.hash) return { ok: false, problem: `file ${f.name} does not match its hash` }
-      } else if (hashHead(full_, HEAD_BYTES) !== f.head) {
-        return { ok: false, problem: `file ${f.name} does not match its hash (first MiB)` }
+      } else if (hashHead(full_, manifest.headBytes ?? OLD_HEAD_BYTES) !== f.head) {
+        return { ok: false, problem: `file ${f.name} does not match its hash in its first ${manifest.headBytes ?? OLD_HEAD_BYTES} bytes` }
       }
     }
     if (present.size > 0) return { ok: false, problem: `unexpected file ${[...present][0]}` }

@@ -59,6 +59,14 @@ describe("default pipeline, reduced demo size", () => {
     )
     expect(evalJson.predicted.every((row) => row.reduce((a, b) => a + b, 0) === 3)).toBe(true)
 
+    const exported = mea(["export", "train.emo.alignment", path.join(work, "model.onnx")])
+    expect(exported.code).toBe(0)
+    expect(exported.stdout).toMatch(/^wrote .*model\.onnx: input 'x' \(batch, \d+\), output 'embedding' \(batch, 100\)\n$/)
+    expect(fs.statSync(path.join(work, "model.onnx")).size).toBeGreaterThan(1000)
+    expect(mea(["export", "eval.emo.alignment", path.join(work, "x.onnx")]).stderr).toBe(
+      "error: 'eval.emo.alignment' is an output of stage 'eval', not a trained model (stage 'train')\n",
+    )
+
     fs.rmSync(path.join(work, "report"), { recursive: true })
     const warm = mea(["run", "pipeline.yaml", ...small, "--json"])
     expect(warm.code).toBe(0)

@@ -76,7 +76,7 @@ describe("durability", () => {
     fs.writeFileSync(blob, bytes)
     const again = cli(["run", "p.yaml", "--json"], dir)
     expect(again.code).toBe(0)
-    expect(again.stderr).toContain("is corrupt (file blob.bin does not match its hash); rebuilding it")
+    expect(again.stderr).toContain("is corrupt (file blob.bin does not match its hash in its first 65536 bytes); rebuilding it")
     const status = Object.fromEntries((JSON.parse(again.stdout) as { nodes: Array<{ id: string; status: string }> }).nodes.map((n) => [n.id, n.status]))
     expect(status).toEqual({ src: "cached", big: "ran", after: "cached" })
     expect(cli(["verify"], dir).stdout).toContain("0 corrupt")
@@ -88,7 +88,7 @@ describe("durability", () => {
     const big = (JSON.parse(cli(["ls", "--json"], dir).stdout) as Array<{ hash: string; node: string }>).find((a) => a.node === "big")!
     const blob = path.join(dir, "cache", "objects", big.hash.slice(0, 2), big.hash, "blob.bin")
     const bytes = fs.readFileSync(blob)
-    bytes[5 << 20] ^= 0x01 // beyond the first MiB of a file larger than the full-check size
+    bytes[5 << 20] ^= 0x01 // beyond the first 64 KiB that the cheap check reads
     fs.writeFileSync(blob, bytes)
     const v = cli(["verify"], dir)
     expect(v.code).toBe(1)
