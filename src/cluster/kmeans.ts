@@ -1,6 +1,5 @@
 /** k-means (ml-kmeans, k-means++ initialisation), seeded so the same inputs give the same clusters. */
 import { Data } from "effect"
-import { kmeans as mlKmeans } from "ml-kmeans"
 
 export class KMeansError extends Data.TaggedError("KMeansError")<{ readonly message: string }> {}
 
@@ -11,10 +10,12 @@ export interface KMeansResult {
   readonly converged: boolean
 }
 
-export const kMeans = (rows: ReadonlyArray<ArrayLike<number>>, k: number, seed: number, maxIterations = 300): KMeansResult => {
+/** Async because ml-kmeans (with ml-matrix) takes ~250 ms to load: it is imported only when k-means actually runs. */
+export const kMeans = async (rows: ReadonlyArray<ArrayLike<number>>, k: number, seed: number, maxIterations = 300): Promise<KMeansResult> => {
   if (!Number.isInteger(k) || k < 1) throw new KMeansError({ message: `k must be a positive integer, got ${k}` })
   if (k > rows.length) throw new KMeansError({ message: `k = ${k} exceeds the number of points (${rows.length})` })
   const data = rows.map((r) => Array.from(r))
+  const { kmeans: mlKmeans } = await import("ml-kmeans")
   const result = mlKmeans(data, k, { seed, initialization: "kmeans++", maxIterations, tolerance: 1e-9 })
   // ml-kmeans numbers clusters by initialisation order; renumber by first appearance so ids read naturally.
   const order = new Map<number, number>()

@@ -15,7 +15,7 @@ import { kMeans } from "../cluster/kmeans.ts"
 import { estimateBandwidth, meanShift } from "../cluster/meanshift.ts"
 import { pca2, projectionSvg } from "../cluster/projection.ts"
 import { pointsOf } from "../cluster/sklearn-distance.ts"
-import { attempt, codec, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, attemptPromise, codec, defineStage, Input, StageError } from "../runtime/stage.ts"
 import { LabelEmbeddingsCodec, readLabelEmbeddings } from "./label-embed.ts"
 
 export const PROJECTION_FILE = "projection.svg"
@@ -140,7 +140,7 @@ export const ClusterStage = defineStage({
       } else if (p.method === "kmeans") {
         if (p.k === undefined) return yield* fail("method kmeans needs k")
         const k = p.k
-        const r = yield* attempt("k-means", () => kMeans(rows, k, p.seed))
+        const r = yield* attemptPromise("k-means", () => kMeans(rows, k, p.seed))
         labels = r.labels
         centres = r.centres
         if (!r.converged) notes.push(`k-means did not converge in ${r.iterations} iterations`)

@@ -15,20 +15,20 @@ const blobs = [
 ]
 
 describe("k-means", () => {
-  it("finds well-separated blobs, ids by first appearance, centres their means", () => {
-    const r = kMeans(blobs, 3, 1)
+  it("finds well-separated blobs, ids by first appearance, centres their means", async () => {
+    const r = await kMeans(blobs, 3, 1)
     expect(Array.from(r.labels)).toEqual([0, 0, 0, 1, 1, 1, 2, 2])
     expect(Array.from(r.centres[1])).toEqual([5, 5].map((_, k) => (blobs[3][k] + blobs[4][k] + blobs[5][k]) / 3))
     expect(r.converged).toBe(true)
   })
-  it("is deterministic for a seed", () => {
+  it("is deterministic for a seed", async () => {
     const pts = Array.from({ length: 40 }, (_, i) => [Math.sin(i * 1.7) * 3, Math.cos(i * 0.9) * 3])
-    const a = kMeans(pts, 4, 7)
-    const b = kMeans(pts, 4, 7)
+    const a = await kMeans(pts, 4, 7)
+    const b = await kMeans(pts, 4, 7)
     expect(Array.from(a.labels)).toEqual(Array.from(b.labels))
   })
-  it("rejects k larger than the number of points", () => {
-    expect(() => kMeans(blobs, 9, 0)).toThrow(KMeansError)
+  it("rejects k larger than the number of points", async () => {
+    await expect(kMeans(blobs, 9, 0)).rejects.toThrow(KMeansError)
   })
 })
 
