@@ -1,4 +1,5 @@
 /** Number and cell texts shared by the Markdown and HTML renderings. */
+import type { Evaluation } from "../model/evaluation.ts"
 import type { Cell, Measured } from "./tables.ts"
 
 /** Four decimals: MTG-Jamendo's macro F1 is ~0.02, so fewer would hide the differences the table is about. */
@@ -36,3 +37,17 @@ export const thresholdFreeText = (c: Cell): string =>
   c.measured === null
     ? "not run"
     : `mAP ${num(c.measured.map_macro)} (chance ${num(c.measured.chance.map_macro)}), ROC-AUC ${num(c.measured.roc_auc_macro)} (chance ${num(c.measured.chance.roc_auc_macro)})`
+
+/** One evaluation's provenance, in words (the same in report.md and report.html). */
+export const evaluationLine = (v: Evaluation): string =>
+  `${v.level} level, data set ${v.dataset} (${v.split}), ${v.rows} ${v.level}s, top-${v.k}; model ${v.model.node} (${v.model.phase}, trained on ${v.model.datasets.join(" + ")}).`
+
+/** One evaluation's metrics next to their chance levels: [metric, value, chance] rows. */
+export const metricRows = (v: Evaluation): Array<Array<string>> => [
+  ["macro F1", num(v.metrics.f1_macro), num(v.chance.f1_macro)],
+  ["macro precision", num(v.metrics.precision_macro), num(v.chance.precision_macro)],
+  ["macro recall", num(v.metrics.recall_macro), num(v.chance.recall_macro)],
+  ["Hamming loss", num(v.metrics.hamming), num(v.chance.hamming)],
+  [`macro mAP (${v.metrics.map_labels} labels)`, num(v.metrics.map_macro), num(v.chance.map_macro)],
+  [`macro ROC-AUC (${v.metrics.roc_auc_labels} labels)`, num(v.metrics.roc_auc_macro), num(v.chance.roc_auc_macro)],
+]

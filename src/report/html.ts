@@ -1,6 +1,6 @@
 /** report.html: one self-contained page (inline CSS, every plot inline as SVG), the same content as report.md. */
 import type { ReportContent } from "./content.ts"
-import { cellText, num, thresholdFreeText } from "./format.ts"
+import { cellText, evaluationLine, metricRows, num, thresholdFreeText } from "./format.ts"
 import { PUBLISHED_SOURCE, SPLITS } from "./published.ts"
 import { escapeXml as esc } from "./svg.ts"
 import type { Row, Tables } from "./tables.ts"
@@ -91,17 +91,10 @@ export const renderHtml = (c: ReportContent): string => {
       const v = e.value
       body.push(
         `<h3 id="${esc(e.node)}">${esc(e.node)}</h3>`,
-        `<p>${esc(`${v.level} level, data set ${v.dataset} (${v.split}), ${v.rows} ${v.level}s, top-${v.k}; model ${v.model.node} (${v.model.phase}, trained on ${v.model.datasets.join(" + ")}).`)}</p>`,
+        `<p>${esc(evaluationLine(v))}</p>`,
         table(
           ["metric", "value", "chance"],
-          [
-            ["macro F1", num(v.metrics.f1_macro), num(v.chance.f1_macro)],
-            ["macro precision", num(v.metrics.precision_macro), num(v.chance.precision_macro)],
-            ["macro recall", num(v.metrics.recall_macro), num(v.chance.recall_macro)],
-            ["Hamming loss", num(v.metrics.hamming), num(v.chance.hamming)],
-            [`macro mAP (${v.metrics.map_labels} labels)`, num(v.metrics.map_macro), num(v.chance.map_macro)],
-            [`macro ROC-AUC (${v.metrics.roc_auc_labels} labels)`, num(v.metrics.roc_auc_macro), num(v.chance.roc_auc_macro)],
-          ],
+          metricRows(v),
           true,
         ),
         plot(e.plot.svg),

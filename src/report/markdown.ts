@@ -1,6 +1,6 @@
 /** report.md: the tables in the published layout, then one section per evaluation, model and clustering. */
 import type { ReportContent } from "./content.ts"
-import { cellText, num, thresholdFreeText } from "./format.ts"
+import { cellText, evaluationLine, metricRows, num, thresholdFreeText } from "./format.ts"
 import { PUBLISHED_SOURCE, SPLITS } from "./published.ts"
 import type { Row, Tables } from "./tables.ts"
 
@@ -79,18 +79,11 @@ export const renderMarkdown = (c: ReportContent): string => {
     for (const e of c.evaluations) {
       const v = e.value
       out.push(`### ${e.node}`, "")
-      out.push(`${v.level} level, data set ${v.dataset} (${v.split}), ${v.rows} ${v.level}s, top-${v.k}; model ${v.model.node} (${v.model.phase}, trained on ${v.model.datasets.join(" + ")}).`, "")
+      out.push(evaluationLine(v), "")
       out.push(
         table(
           ["metric", "value", "chance"],
-          [
-            ["macro F1", num(v.metrics.f1_macro), num(v.chance.f1_macro)],
-            ["macro precision", num(v.metrics.precision_macro), num(v.chance.precision_macro)],
-            ["macro recall", num(v.metrics.recall_macro), num(v.chance.recall_macro)],
-            ["Hamming loss", num(v.metrics.hamming), num(v.chance.hamming)],
-            [`macro mAP (${v.metrics.map_labels} labels)`, num(v.metrics.map_macro), num(v.chance.map_macro)],
-            [`macro ROC-AUC (${v.metrics.roc_auc_labels} labels)`, num(v.metrics.roc_auc_macro), num(v.chance.roc_auc_macro)],
-          ],
+          metricRows(v),
         ),
         "",
         image(`per-label F1 of ${e.node}`, e.plot.file),
