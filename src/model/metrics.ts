@@ -13,13 +13,18 @@
 import { Schema } from "effect"
 import { Rng } from "./rng.ts"
 
-export const Metrics = Schema.Struct({
+/** The six macro metrics every evaluation reports, and its chance level repeats. */
+export const HeadlineMetrics = Schema.Struct({
   f1_macro: Schema.Number,
   precision_macro: Schema.Number,
   recall_macro: Schema.Number,
   hamming: Schema.Number,
   map_macro: Schema.Number,
   roc_auc_macro: Schema.Number,
+})
+
+export const Metrics = Schema.Struct({
+  ...HeadlineMetrics.fields,
   /** Labels entering map_macro / roc_auc_macro. */
   map_labels: Schema.Int,
   roc_auc_labels: Schema.Int,
@@ -41,14 +46,12 @@ export const LabelRow = Schema.Struct({
 })
 export type LabelRow = typeof LabelRow.Type
 
+/**
+ * A seeded random top-k predictor's metrics; map_macro is the expected AP of random scores = the label's prevalence
+ * (macro over labels with a positive), roc_auc_macro 0.5.
+ */
 export const ChanceLevel = Schema.Struct({
-  f1_macro: Schema.Number,
-  precision_macro: Schema.Number,
-  recall_macro: Schema.Number,
-  hamming: Schema.Number,
-  /** Expected AP of random scores = the label's prevalence (macro over labels with a positive); ROC-AUC 0.5. */
-  map_macro: Schema.Number,
-  roc_auc_macro: Schema.Number,
+  ...HeadlineMetrics.fields,
   draws: Schema.Int,
   seed: Schema.Int,
 })

@@ -13,12 +13,9 @@
  */
 import { Schema } from "effect"
 import type { Evaluation } from "../model/evaluation.ts"
-import { Metrics } from "../model/metrics.ts"
+import { HeadlineMetrics } from "../model/metrics.ts"
 import type { Artifact } from "../runtime/stage.ts"
 import { LEVELS, PHASE_TITLES, PHASES, PUBLISHED, SPLIT_INFO, SPLITS, type Level, type Phase, type SplitKey } from "./published.ts"
-
-/** The six macro metrics every table cell shows. */
-const HeadlineMetrics = Metrics.pick("f1_macro", "precision_macro", "recall_macro", "hamming", "map_macro", "roc_auc_macro")
 
 export const MeasuredSchema = Schema.Struct({
   /** The eval or vote node. */
