@@ -17,13 +17,17 @@ import { LabelEmbeddingsCodec, readLabelEmbeddings } from "./label-embed.ts"
 import { FeaturesCodec } from "./mert.ts"
 import { SegmentsCodec } from "./segment.ts"
 
+/** The chance level's params, shared with vote: seeded draws of a random top-k predictor. */
+export const ChanceParams = Schema.Struct({
+  chance_draws: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 200 }),
+  seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+})
+
 export const EvalParams = Schema.Struct({
   /** Labels predicted per segment; defaults to the reference's k for the data set (2 MTG, 4 CAL500, 3 Emotify). */
   k: Schema.optional(Schema.Int.pipe(Schema.positive())),
   split: Schema.optionalWith(Schema.Literal("test", "validation", "train", "all"), { default: () => "test" as const }),
-  /** Seeded draws of the random top-k predictor for the chance level. */
-  chance_draws: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 200 }),
-  seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  ...ChanceParams.fields,
 })
 
 export const EvalStage = defineStage({

@@ -9,12 +9,12 @@ import { EvaluationCodec, readScores, writeEvaluation } from "../model/evaluatio
 import { songVote } from "../model/vote.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
 import { DatasetCodec } from "./dataset.ts"
+import { ChanceParams } from "./eval.ts"
 
 export const VoteParams = Schema.Struct({
   /** Labels per song; defaults to the segment evaluation's k. */
   k: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  chance_draws: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 200 }),
-  seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
+  ...ChanceParams.fields,
 })
 
 export const VoteStage = defineStage({
