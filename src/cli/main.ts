@@ -19,7 +19,7 @@ import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, 
 import type { Stage } from "../runtime/stage.ts"
 import { loadPlugins } from "./plugins.ts"
 import { exportOnnx } from "../model/export.ts"
-import type { Model } from "../model/artifact.ts"
+import type { Model } from "../artifacts/model.ts"
 import { publishReport } from "../report/publish.ts"
 import * as path from "node:path"
 

@@ -8,14 +8,14 @@
  * set never seen in training is still zero-shot and gives a far larger sample.
  */
 import { Effect, Schema } from "effect"
-import { ModelCodec } from "../model/artifact.ts"
-import { EvaluationCodec } from "../model/evaluation.ts"
+import { ModelCodec } from "../artifacts/model.ts"
+import { EvaluationCodec } from "../artifacts/evaluation.ts"
 import { evaluateModel } from "../model/run.ts"
 import { defineStage, Input } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { LabelEmbeddingsCodec, readLabelEmbeddings } from "./label-embed.ts"
-import { FeaturesCodec } from "./mert.ts"
-import { SegmentsCodec } from "./segment.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { LabelEmbeddingsCodec, readLabelEmbeddings } from "../artifacts/label-embeddings.ts"
+import { FeaturesCodec } from "../artifacts/features.ts"
+import { SegmentsCodec } from "../artifacts/segments.ts"
 
 /** The chance level's params, shared with vote: seeded draws of a random top-k predictor. */
 export const ChanceParams = Schema.Struct({

@@ -11,14 +11,14 @@
  * standardised inputs by default.
  */
 import { Effect, Schema } from "effect"
-import { ModelCodec } from "../model/artifact.ts"
+import { ModelCodec } from "../artifacts/model.ts"
 import { trainModel } from "../model/run.ts"
 import { defineStage, Input, StageError } from "../runtime/stage.ts"
-import { ClustersCodec } from "./cluster.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { LabelEmbeddingsCodec, readLabelEmbeddings } from "./label-embed.ts"
-import { FeaturesCodec } from "./mert.ts"
-import { SegmentsCodec } from "./segment.ts"
+import { ClustersCodec } from "../artifacts/clusters.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { LabelEmbeddingsCodec, readLabelEmbeddings } from "../artifacts/label-embeddings.ts"
+import { FeaturesCodec } from "../artifacts/features.ts"
+import { SegmentsCodec } from "../artifacts/segments.ts"
 
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 const Positive = Schema.Number.pipe(Schema.positive())

@@ -5,10 +5,10 @@
  */
 import { Effect, Schema } from "effect"
 import { truthMatrix } from "../model/data.ts"
-import { EvaluationCodec, readScores, writeEvaluation } from "../model/evaluation.ts"
+import { EvaluationCodec, readScores, writeEvaluation } from "../artifacts/evaluation.ts"
 import { songVote } from "../model/vote.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
 import { ChanceParams } from "./eval.ts"
 
 export const VoteParams = Schema.Struct({

@@ -6,8 +6,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { ClusterStage, type Clusters } from "../../src/stages/cluster.ts"
-import { LabelEmbedStage, type LabelEmbeddings } from "../../src/stages/label-embed.ts"
+import { ClusterStage } from "../../src/stages/cluster.ts"
+import { type Clusters } from "../../src/artifacts/clusters.ts"
+import { LabelEmbedStage } from "../../src/stages/label-embed.ts"
+import { type LabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
 import { artifactFromResult, runStagePromise } from "../support/stage-harness.ts"
 
 const REF = path.resolve(import.meta.dirname, "../../../shared/reference")

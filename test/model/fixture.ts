@@ -9,9 +9,9 @@ import { writeNpyFloat32 } from "../../src/io/npy.ts"
 import { Rng } from "../../src/model/rng.ts"
 import type { LabelMatrix } from "../../src/model/run.ts"
 import type { Artifact } from "../../src/runtime/stage.ts"
-import { DatasetCodec, type Dataset } from "../../src/stages/dataset.ts"
-import { FEATURES_FILE, FeaturesCodec, type Features } from "../../src/stages/mert.ts"
-import { SEGMENT_FILE, SegmentsCodec, type Segments } from "../../src/stages/segment.ts"
+import { DatasetCodec, type Dataset } from "../../src/artifacts/dataset.ts"
+import { FEATURES_FILE, FeaturesCodec, type Features } from "../../src/artifacts/features.ts"
+import { SEGMENT_FILE, SegmentsCodec, type Segments } from "../../src/artifacts/segments.ts"
 import { artifactOf, tempDir } from "../support/stage-harness.ts"
 
 export const LAYERS = 3
