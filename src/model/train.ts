@@ -15,7 +15,7 @@
  */
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BatchingMode } from "./batching.ts"
-import { drawMasks, NetEngine, type FloatMap } from "./engine.ts"
+import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
 import { alignmentRegulariser, tripletLoss, type RegulariserVersion } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"

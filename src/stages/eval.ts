@@ -10,7 +10,7 @@
 import { Effect, Schema } from "effect"
 import { ModelCodec } from "../artifacts/model.ts"
 import { EvaluationCodec } from "../artifacts/evaluation.ts"
-import { evaluateModel } from "../model/run.ts"
+import { evaluateModel } from "../model/train-and-eval.ts"
 import { defineStage, Input } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
 import { LabelEmbeddingsCodec, readLabelEmbeddings } from "../artifacts/label-embeddings.ts"

@@ -12,7 +12,7 @@
  */
 import { Effect, Schema } from "effect"
 import { ModelCodec } from "../artifacts/model.ts"
-import { trainModel } from "../model/run.ts"
+import { trainModel } from "../model/train-and-eval.ts"
 import { defineStage, Input, StageError } from "../runtime/stage.ts"
 import { ClustersCodec } from "../artifacts/clusters.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"

@@ -6,7 +6,7 @@ import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Mod
 import { EvaluationCodec, type Evaluation } from "../../src/artifacts/evaluation.ts"
 import { classificationMetrics } from "../../src/model/metrics.ts"
 import { readSafetensors } from "../../src/model/safetensors.ts"
-import { evaluateModel, trainModel, type TrainSettings } from "../../src/model/run.ts"
+import { evaluateModel, trainModel, type TrainSettings } from "../../src/model/train-and-eval.ts"
 import type { Progress } from "../../src/runtime/stage.ts"
 import { VoteStage } from "../../src/stages/vote.ts"
 import { artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
