@@ -9,12 +9,12 @@ import { EvaluationCodec, readScores, writeEvaluation } from "../artifacts/evalu
 import { songVote } from "../model/vote.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
-import { ChanceParams } from "./eval.ts"
+import { ChanceSettings } from "../model/settings.ts"
 
 export const VoteParams = Schema.Struct({
   /** Labels per song; defaults to the segment evaluation's k. */
   k: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  ...ChanceParams.fields,
+  ...ChanceSettings.fields,
 })
 
 export const VoteStage = defineStage({
