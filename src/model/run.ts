@@ -256,6 +256,7 @@ export const evaluateModel = (
       truth: truthMatrix(rows.labels, dataset.labels.length),
       predicted: topK(scores, n, dataset.labels.length, k),
       model: { node: model.node, datasets: m.datasets, phase: m.phase, regulariser: m.regulariser, alpha: m.alpha, best_epoch: m.best_epoch },
+      embeddings: { rows: emb, labels: embeddings, dim: m.config.out_dim },
       chanceDraws: s.chance_draws,
       seed: s.seed,
     })
