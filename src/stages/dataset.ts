@@ -14,7 +14,10 @@ import { Split, type Parsed } from "../datasets/types.ts"
 import { VOCABULARIES, type VocabularyName } from "../datasets/vocabularies.ts"
 import { DemoCodec } from "./demo-data.ts"
 
-export const DatasetFormat = Schema.Literal("mtg-jamendo", "cal500", "emotify", "reference-json")
+/** The formats this stage reads. */
+export const LoaderFormat = Schema.Literal("mtg-jamendo", "cal500", "emotify", "reference-json")
+/** What a dataset artifact can be: a loaded format, or "audio-folder" (unlabelled audio listed by stage audio-files). */
+export const DatasetFormat = Schema.Literal(...LoaderFormat.literals, "audio-folder")
 export type DatasetFormat = typeof DatasetFormat.Type
 
 const TrackSchema = Schema.Struct({
@@ -57,7 +60,7 @@ const Vocabulary = Schema.Literal("mtg", "cal500", "emotify")
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 export const DatasetParams = Schema.Struct({
-  format: DatasetFormat,
+  format: LoaderFormat,
   /** The data set's name; also picks the folder of a `generated` input and, by default, the vocabulary. */
   name: Schema.String,
   /** Which label vocabulary; defaults to `name` when that is mtg, cal500 or emotify. */
