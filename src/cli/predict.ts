@@ -5,14 +5,13 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
 import * as os from "node:os"
-import type { Stage } from "../runtime/stage.ts"
 import { cacheLayer, resolveCacheDir } from "../runtime/cache.ts"
 import { UsageError } from "../runtime/errors.ts"
+import { StageRegistry } from "../runtime/registry.ts"
 
 const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
-export const makePredictCommand = (registry: () => ReadonlyMap<string, Stage> | Promise<ReadonlyMap<string, Stage>>) =>
-  Command.make(
+export const predictCommand = Command.make(
     "predict",
     {
       model: Args.text({ name: "model" }).pipe(Args.withDescription("A trained model: train node id, hash prefix, or an .onnx file from mea export")),
@@ -38,7 +37,8 @@ export const makePredictCommand = (registry: () => ReadonlyMap<string, Stage> | 
       Effect.gen(function* () {
         const jobs = opt(a.jobs) ?? os.availableParallelism()
         if (jobs < 1) return yield* Effect.fail(new UsageError({ message: `--jobs must be at least 1, found ${jobs}` }))
-        const [{ runPredict }, stages] = yield* Effect.promise(() => Promise.all([import("../predict/run.ts"), Promise.resolve(registry())]))
+        const stages = yield* StageRegistry
+        const { runPredict } = yield* Effect.promise(() => import("../predict/run.ts"))
         yield* runPredict(
           {
             model: a.model,

@@ -8,7 +8,7 @@ import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import onnxProto from "onnx-proto"
 import { attempt, type Artifact, type StageError } from "../runtime/stage.ts"
-import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, ModelSchema, type Model } from "./artifact.ts"
+import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, ModelSchema, type Model } from "../artifacts/model.ts"
 import { buildInferenceGraph, type InputTransform } from "./graphs.ts"
 import { buildNet } from "./nets.ts"
 

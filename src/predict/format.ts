@@ -1,7 +1,7 @@
 /** The output of `mea predict`: a table for people, CSV (long form: one row per song or segment and rank) or JSON. */
 import * as path from "node:path"
 import type { Artifact } from "../runtime/stage.ts"
-import { type Predictions, readPredictionScores } from "../stages/predict.ts"
+import { type Predictions, readPredictionScores } from "../artifacts/predictions.ts"
 
 export type OutputFormat = "table" | "csv" | "json"
 

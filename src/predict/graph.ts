@@ -5,7 +5,7 @@
  * features of a folder are shared by every model and label list trained on the same feature settings.
  */
 import * as path from "node:path"
-import type { FeatureSettings, Model } from "../model/artifact.ts"
+import type { FeatureSettings, Model } from "../artifacts/model.ts"
 import type { Aggregation } from "../model/vote.ts"
 import type { LoadedPipeline } from "../runtime/pipeline-load.ts"
 import type { PipelineFile } from "../runtime/pipeline-schema.ts"

@@ -12,7 +12,7 @@
  * zero-shot and is listed apart, as is one that neither source places.
  */
 import { Schema } from "effect"
-import type { Evaluation } from "../model/evaluation.ts"
+import type { Evaluation } from "../artifacts/evaluation.ts"
 import { AGGREGATIONS, type Aggregation } from "../model/vote.ts"
 import { HeadlineMetrics } from "../model/metrics.ts"
 import type { Artifact } from "../runtime/stage.ts"

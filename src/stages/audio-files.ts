@@ -8,7 +8,7 @@
 import { Effect, Schema } from "effect"
 import * as path from "node:path"
 import { defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec, type Dataset } from "./dataset.ts"
+import { DatasetCodec, type Dataset } from "../artifacts/dataset.ts"
 
 /** The extensions predict reads (lower or upper case). */
 export const PREDICT_EXTENSIONS: ReadonlyArray<string> = ["mp3", "wav", "flac", "ogg", "m4a", "opus", "aac"]

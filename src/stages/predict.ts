@@ -8,91 +8,25 @@
  * training labels were (provider, model, template, ...), which the model records; anything else is an error.
  * Songs come from audio-files -> decode -> segment -> mert chains (lists, in the same order); files decode skipped or
  * too short for one segment are listed in `skipped` with the reason.
- *
- * Artifact: song-scores.npy (songs x labels, float32), segment-scores.npy (segments x labels, float32; rows of song i
- * are first_row .. first_row + segments - 1), and per song its top-k labels with scores in value.json.
+ * The artifact: src/artifacts/predictions.ts.
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { readNpy, writeNpyFloat32 } from "../io/npy.ts"
-import { type Model, ModelCodec, ModelSchema } from "../model/artifact.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { DecodedAudioCodec } from "../artifacts/decoded-audio.ts"
+import { FeaturesCodec } from "../artifacts/features.ts"
+import { type LabelEmbedSettings, LabelEmbeddingsCodec, readLabelEmbeddings, settingsKey } from "../artifacts/label-embeddings.ts"
+import { type Model, ModelCodec, ModelSchema } from "../artifacts/model.ts"
+import { PredictionsCodec, SEGMENT_SCORES_FILE, SONG_SCORES_FILE } from "../artifacts/predictions.ts"
+import { readSegments, SegmentsCodec } from "../artifacts/segments.ts"
+import { writeNpyFloat32 } from "../io/npy.ts"
 import { readExportMetadata } from "../model/export.ts"
-import { embedFeatureRows } from "../model/run.ts"
 import { openRows } from "../model/rows.ts"
+import { embedFeatureRows } from "../model/train-and-eval.ts"
 import { cosineScores } from "../model/train.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
-import { attempt, attemptPromise, type Artifact, codec, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { DecodedAudioCodec } from "./decode.ts"
-import { type LabelEmbedSettings, LabelEmbeddingsCodec, readLabelEmbeddings, settingsKey } from "./label-embed.ts"
-import { FeaturesCodec } from "./mert.ts"
-import { readSegments, SegmentsCodec } from "./segment.ts"
-
-export const SONG_SCORES_FILE = "song-scores.npy"
-export const SEGMENT_SCORES_FILE = "segment-scores.npy"
-
-const LabelScore = Schema.Struct({ label: Schema.String, score: Schema.Number })
-
-export const PredictionsSchema = Schema.Struct({
-  labels: Schema.Array(Schema.String),
-  k: Schema.Int,
-  aggregation: Aggregation,
-  /** Segment length and hop in seconds (segment j of a song starts at j * hop). */
-  seconds: Schema.Number,
-  hop: Schema.Number,
-  model: Schema.Struct({ source: Schema.String, phase: Schema.String, datasets: Schema.Array(Schema.String) }),
-  songs: Schema.Array(
-    Schema.Struct({
-      /** The audio file (absolute path). */
-      file: Schema.String,
-      segments: Schema.Int,
-      first_row: Schema.Int,
-      /** The k predicted labels, best first, with the song's score for each. */
-      top: Schema.Array(LabelScore),
-    }),
-  ),
-  skipped: Schema.Array(Schema.Struct({ file: Schema.String, reason: Schema.String })),
-  files: Schema.Struct({ song_scores: Schema.String, segment_scores: Schema.String }),
-})
-export type Predictions = typeof PredictionsSchema.Type
-
-const matrix = (file: string, rows: number, cols: number): Float32Array => {
-  const a = readNpy(file)
-  if (a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== cols) {
-    throw new Error(`${file}: expected float32 of shape (${rows}, ${cols}), found (${a.shape.join(", ")})`)
-  }
-  return a.data as Float32Array
-}
-
-/** Song scores (songs x labels) and segment scores (segments x labels) of a predictions artifact. */
-export const readPredictionScores = (a: Artifact<Predictions>): { readonly songs: Float32Array; readonly segments: Float32Array } => {
-  const v = a.value
-  const segments = v.songs.reduce((n, s) => n + s.segments, 0)
-  return {
-    songs: matrix(a.file(v.files.song_scores), v.songs.length, v.labels.length),
-    segments: matrix(a.file(v.files.segment_scores), segments, v.labels.length),
-  }
-}
-
-export const PredictionsCodec = codec("predictions", PredictionsSchema, {
-  summarize: (p) =>
-    `${p.songs.length} songs tagged with ${p.labels.length} labels (top-${p.k}, ${p.aggregation})` + (p.skipped.length > 0 ? `, ${p.skipped.length} files skipped` : ""),
-  toJson: (a) =>
-    attempt(`reading the scores of ${a.node}`, () => {
-      const s = readPredictionScores(a)
-      const L = a.value.labels.length
-      const row = (m: Float32Array, r: number) => Object.fromEntries(a.value.labels.map((l, j) => [l, m[r * L + j]]))
-      return {
-        ...Schema.encodeSync(PredictionsSchema)(a.value),
-        songs: a.value.songs.map((song, i) => ({
-          ...song,
-          scores: row(s.songs, i),
-          segment_scores: Array.from({ length: song.segments }, (_, j) => row(s.segments, song.first_row + j)),
-        })),
-      }
-    }),
-})
+import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError } from "../runtime/stage.ts"
 
 export const PredictParams = Schema.Struct({
   aggregation: Schema.optionalWith(Aggregation, { default: () => "vote" as const }),

@@ -6,17 +6,17 @@
  */
 import { Effect, Schema } from "effect"
 import { truthMatrix } from "../model/data.ts"
-import { EvaluationCodec, readEmbeddings, readScores, writeEvaluation } from "../model/evaluation.ts"
+import { EvaluationCodec, readEmbeddings, readScores, writeEvaluation } from "../artifacts/evaluation.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { ChanceParams } from "./eval.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { ChanceSettings } from "../model/settings.ts"
 
 export const VoteParams = Schema.Struct({
   /** Labels per song; defaults to the segment evaluation's k. */
   k: Schema.optional(Schema.Int.pipe(Schema.positive())),
   aggregation: Schema.optionalWith(Aggregation, { default: () => "vote" as const }),
-  ...ChanceParams.fields,
+  ...ChanceSettings.fields,
 })
 
 export const VoteStage = defineStage({
