@@ -4,7 +4,8 @@
  *  - predict, cold: decode, segment, features, label embeddings and predict all run;
  *  - predict, warm: the same command again (a stat per file, every node cached);
  * beside the baseline, the same work written as a pipeline (audio-files -> decode -> segment -> mert, label-embed,
- * predict) and run with `mea run`, cold on a copy of the same cache and then warm. Prints songs/s and the ratios.
+ * predict) and run with `mea run`, cold on a copy of the same cache and then warm. Prints songs/s and the ratios, and
+ * the bare CLI start as the floor of a warm run.
  * Usage: npx tsx bench/predict.ts [songs=60]
  */
 import { spawnSync } from "node:child_process"
@@ -81,11 +82,16 @@ const warmPredict = Math.min(...[0, 1, 2].map(() => mea(predictArgs, cacheA)))
 const coldPipeline = mea(["run", "tag.yaml", "-q"], cacheB)
 const warmPipeline = Math.min(...[0, 1, 2].map(() => mea(["run", "tag.yaml", "-q"], cacheB)))
 
+const t0 = performance.now()
+for (let i = 0; i < 3; i++) spawnSync(process.execPath, [path.join(root, "bin/mea.mjs"), "stages"], { cwd: work, env: { ...process.env, CI: "1" } })
+const bare = (performance.now() - t0) / 3000
+
 const row = (name: string, s: number, note = "") =>
   console.log(`${name.padEnd(34)} ${s.toFixed(2).padStart(7)} s ${(songs / s).toFixed(1).padStart(8)} songs/s  ${note}`)
 row("mea predict, cold", coldPredict, `${(coldPipeline / coldPredict).toFixed(2)}x the pipeline's speed`)
 row("mea run of the same pipeline, cold", coldPipeline, "(baseline)")
 row("mea predict, warm", warmPredict, `${(warmPipeline / warmPredict).toFixed(2)}x the pipeline's speed`)
 row("mea run of the same pipeline, warm", warmPipeline, "(baseline)")
+console.log(`${"bare CLI start (mea stages; the floor)".padEnd(34)} ${bare.toFixed(2).padStart(7)} s`)
 console.log(`load average after: ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`)
 fs.rmSync(work, { recursive: true, force: true })
