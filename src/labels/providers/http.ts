@@ -4,7 +4,8 @@
  * Retry-After); an answer that does not have the expected shape fails at once. The API key is read from the
  * environment variable the params name and is never logged, put in an error, or made part of a cache key.
  */
-import { Data, Duration, Effect, Either, ParseResult, Schema } from "effect"
+import { Data, Duration, Effect, Either, type Layer, ParseResult, Schema } from "effect"
+import { type TextEmbedder, textEmbedderLayer, wholeEmbedder } from "../embedder.ts"
 
 export class HttpEmbedError extends Data.TaggedError("HttpEmbedError")<{ readonly message: string }> {}
 
@@ -142,3 +143,7 @@ export const httpEmbed = (
     }
     return out
   })
+
+/** An embeddings service over HTTP as a TextEmbedder; `onRetry` hears about each retry. */
+export const httpEmbedder = (opts: HttpOptions, onRetry: (message: string) => Effect.Effect<void>): Layer.Layer<TextEmbedder> =>
+  textEmbedderLayer(wholeEmbedder(opts.model, (texts) => httpEmbed(texts, opts, onRetry)))

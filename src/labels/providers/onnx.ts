@@ -4,10 +4,11 @@
  * mean pooling of the token embeddings over the attention mask, then (when asked) L2 normalisation. A model whose
  * output is already pooled (rank 2, e.g. `sentence_embedding`) is used as is.
  */
-import { Effect } from "effect"
+import { Effect, type Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { int64Tensor, OnnxError, OnnxRuntime, type OnnxSession, type Tensor } from "../../onnx/runtime.ts"
+import { type TextEmbedder, textEmbedderLayer, wholeEmbedder } from "../embedder.ts"
 import { WordPieceTokenizer } from "../tokenizer.ts"
 
 export interface OnnxEmbedOptions {
@@ -115,3 +116,7 @@ export const onnxEmbed = (
       return out
     }),
   )
+
+/** A local sentence-transformers ONNX model as a TextEmbedder (needs the OnnxRuntime service). */
+export const onnxEmbedder = (options: OnnxEmbedOptions): Layer.Layer<TextEmbedder, never, OnnxRuntime> =>
+  textEmbedderLayer(wholeEmbedder(path.basename(options.modelDir), (texts) => onnxEmbed(texts, options)))
