@@ -19,6 +19,7 @@ import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, 
 import type { Stage } from "../runtime/stage.ts"
 import { cacheFor, clusterOpt, executorFor, resolveWhere, storeOpt } from "./distributed.ts"
 import { loadPlugins } from "./plugins.ts"
+import { workerCommand } from "./worker.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../model/artifact.ts"
 import { publishReport } from "../report/publish.ts"
@@ -316,7 +317,7 @@ const exportCmd = Command.make(
 
 const mea = Command.make("mea").pipe(
   Command.withDescription("mea: cross-dataset music emotion pipelines with a content-hash cache"),
-  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd]),
+  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd, workerCommand(registry)]),
 )
 
 const cli = Command.run(mea, { name: "mea", version: "0.1.0" })

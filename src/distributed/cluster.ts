@@ -12,6 +12,7 @@
  */
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
+import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
@@ -66,7 +67,7 @@ export const MeaNode = Entity.make("MeaNode", [RunNode])
 
 /** Sharding tuned for batch jobs: fast failover (advisory locks drop with a dead worker's connection) and fast replies. */
 const shardingConfig = (runner: Option.Option<{ host: string; port: number }>): Partial<ShardingConfig.ShardingConfig["Type"]> => ({
-  runnerAddress: Option.map(runner, (r) => ({ host: r.host, port: r.port }) as never),
+  runnerAddress: Option.map(runner, (r) => RunnerAddress.make(r.host, r.port)),
   shardsPerGroup: 60,
   entityReplyPollInterval: Duration.millis(20),
   entityMessagePollInterval: Duration.millis(500),

@@ -60,7 +60,8 @@ export const s3Blobs = (url: string): Effect.Effect<Blobs, StoreError> =>
   Effect.gen(function* () {
     const loc = parseS3Url(url)
     if (loc === undefined) return yield* Effect.fail(new StoreError({ message: `--store ${url}: expected s3://bucket/prefix` }))
-    process.env.AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING ??= "1"
+    // mea supports Node 20; the SDK's notice about its future Node support is not the user's concern mid-run.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
     const sdk = yield* Effect.tryPromise({ try: () => import("@aws-sdk/client-s3"), catch: (e) => new StoreError({ message: `cannot load the AWS SDK: ${String(e)}` }) })
     const endpoint = process.env.MEA_S3_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL
     const client: S3.S3Client = new sdk.S3Client({
