@@ -253,7 +253,8 @@ const nodeHandlers = (options: WorkerOptions) =>
             ),
       }
     }),
-    { concurrency: "unbounded" },
+    // One message at a time per key (the entity id): a duplicate waits, then finds the output in the store.
+    { concurrency: 1 },
   )
 
 /** A long-lived worker: registers with the cluster, takes its share of shards, runs nodes until interrupted. */

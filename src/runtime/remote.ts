@@ -105,7 +105,13 @@ export const makeRemoteStore = (blobs: Blobs): RemoteStoreService => ({
             )
           }
         }
-        const committed = local.commit(staging)
+        const committed = yield* Effect.try({
+          try: () => local.commit(staging),
+          catch: (e) => new StoreError({ message: `cannot store ${hash.slice(0, 12)} locally: ${e instanceof Error ? e.message : String(e)}` }),
+        }).pipe(
+          // Another process (a worker sharing this cache) may have published the same object first.
+          Effect.catchAll((e) => (local.check(hash, false).ok ? Effect.succeed({ hash }) : Effect.fail(e))),
+        )
         if (committed.hash !== hash) {
           return yield* Effect.fail(new StoreError({ message: `${blobs.describe} object ${hash.slice(0, 12)} hashes to ${committed.hash.slice(0, 12)}; not used` }))
         }

@@ -3,7 +3,7 @@
  * as the `postgres` user when the tests run as root, since postgres refuses root), and s3rver, an S3-compatible server
  * from npm. Each test file starts what it needs and stops it in afterAll.
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -73,18 +73,26 @@ export interface S3Server {
   readonly close: () => Promise<void>
 }
 
-/** s3rver on a free loopback port with one bucket; its credentials are its fixed test pair. */
+/** s3rver on a free loopback port with one bucket, in a child process; its credentials are its fixed test pair. */
 export const startS3 = async (bucket = "mea-test"): Promise<S3Server> => {
-  const { default: S3rver } = await import("s3rver")
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mea-s3-"))
-  const server = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] })
-  const { port } = (await server.run()) as { port: number }
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, "s3rver-main.mjs"), dir, bucket], { stdio: ["ignore", "pipe", "inherit"] })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ""
+    child.stdout.on("data", (d) => {
+      out += String(d)
+      if (out.includes("\n")) resolve(Number(out.trim()))
+    })
+    child.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)))
+  })
   return {
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     dir,
     close: async () => {
-      await server.close()
+      const exited = new Promise((r) => child.once("exit", r))
+      child.kill("SIGTERM")
+      await exited
       fs.rmSync(dir, { recursive: true, force: true })
     },
   }
