@@ -9,10 +9,11 @@ import { Context, Deferred, Effect, Either, Exit, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
-import { CacheError, NodeFailed } from "./errors.ts"
+import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { withLock } from "./lock.ts"
 import { lookupNode } from "./lookup.ts"
+import { publishFiles } from "./publish.ts"
 import { StoreError, type RemoteStoreService } from "./remote.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
@@ -26,6 +27,8 @@ export interface NodeResult {
   readonly output?: string
   readonly ms: number
   readonly error?: string
+  /** Tags of the stage's error and its causes (see errorTags), when the node failed in its stage. */
+  readonly errorTags?: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
   /** Which worker ran it (cluster runs only). */
   readonly worker?: string
@@ -110,6 +113,26 @@ export const publishToStore = (cache: CacheService, remote: RemoteStoreService, 
     yield* remote.putKey(record.right)
   })
 
+/** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
+const checkout = (
+  cache: CacheService,
+  node: GraphNode,
+  output: string,
+  warn: (m: string) => Effect.Effect<void>,
+  note: (m: string) => Effect.Effect<void>,
+): Effect.Effect<void> => {
+  const publish = node.stage.publish
+  if (publish === undefined) return Effect.void
+  return Effect.gen(function* () {
+    const artifact = yield* loadArtifact(cache, node, output)
+    const publication = yield* publish(node.params, artifact.value)
+    if (publication === undefined) return
+    const to = path.resolve(publication.to)
+    yield* publishFiles(artifact.dir, publication.files, to)
+    yield* note(`published ${publication.files.length} file${publication.files.length === 1 ? "" : "s"} to ${to} (a copy; the cached artifact is the source of truth)`)
+  }).pipe(Effect.catchAll((e) => warn(`not published: ${e.message}`)))
+}
+
 const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   const keep = new Set<string>()
   const visit = (id: string) => {
@@ -154,10 +177,11 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
             results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
             yield* reporter.nodeEnd(node.id, status, ms, extra.error ?? (extra.worker !== undefined ? `on ${extra.worker}` : undefined))
           })
-        const fail = (message: string) =>
+        const fail = (message: string, cause?: unknown) =>
           Effect.gen(function* () {
-            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message }))
-            yield* finish("failed", { error: message })
+            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message, cause }))
+            const tags = errorTags(cause)
+            yield* finish("failed", { error: message, ...(tags.length > 0 ? { errorTags: tags } : {}) })
             return { ok: false } as Outcome
           })
 
@@ -185,6 +209,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           const hit = found.record.output
           if (found.source === "store") yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
           yield* remember(hit)
+          yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
           return { ok: true, output: hit } as Outcome
         }
@@ -208,9 +233,10 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           const message =
             failure !== undefined ? failure.message : Exit.isInterrupted(exit) ? "interrupted" : `crashed: ${String(exit.cause)}`
           if (Exit.isInterrupted(exit)) return yield* Effect.interrupt
-          return yield* fail(message)
+          return yield* fail(message, failure?.cause)
         }
         yield* remember(exit.value.output)
+        yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
         const worker = "worker" in exit.value ? exit.value.worker : undefined
         yield* finish(exit.value.status, { key, output: exit.value.output, ...(worker !== undefined ? { worker } : {}) })
         return { ok: true, output: exit.value.output } as Outcome
@@ -248,7 +274,7 @@ export const execute = (
 ): Effect.Effect<string, NodeFailed, Reporter | StageEnv> =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
-    const nodeFailed = (message: string) => new NodeFailed({ node: node.id, stage: node.stage.name, message })
+    const nodeFailed = (message: string, cause?: unknown) => new NodeFailed({ node: node.id, stage: node.stage.name, message, cause })
     const t0 = Date.now()
     // Resolve inputs: upstream artifacts are decoded only now, when a node actually runs.
     const inputs: Record<string, unknown> = {}
@@ -289,7 +315,7 @@ export const execute = (
     const value = yield* node.stage
       .run({ nodeId: node.id, params: node.params, inputs: inputs as never, outDir: staging, progress, threads })
       .pipe(
-        Effect.mapError((e) => nodeFailed(e.message)),
+        Effect.mapError((e) => nodeFailed(e.message, e)),
         Effect.catchAllDefect((d) => Effect.fail(nodeFailed(`stage '${node.stage.name}' crashed: ${d instanceof Error ? d.message : String(d)}`))),
         Effect.onError(() => cleanup),
       )

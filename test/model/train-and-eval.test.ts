@@ -2,11 +2,12 @@ import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import * as path from "node:path"
-import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
-import { EvaluationCodec, type Evaluation } from "../../src/model/evaluation.ts"
+import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
+import { EvaluationCodec, type Evaluation } from "../../src/artifacts/evaluation.ts"
 import { classificationMetrics } from "../../src/model/metrics.ts"
 import { readSafetensors } from "../../src/model/safetensors.ts"
-import { evaluateModel, trainModel, type TrainSettings } from "../../src/model/run.ts"
+import type { TrainSettings } from "../../src/model/settings.ts"
+import { evaluateModel, trainModel } from "../../src/model/train-and-eval.ts"
 import type { Progress } from "../../src/runtime/stage.ts"
 import { VoteStage } from "../../src/stages/vote.ts"
 import { artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
@@ -67,7 +68,8 @@ describe("train and eval cores on hand-made artifacts", () => {
     // a: 36 train tracks x 3 segments = 108 rows (4 batches of 32); b: 24 x 3 = 72 rows, upsampled x2 = 144 (5 batches).
     expect(model.curves[0].steps).toBe(5)
     expect(model.datasets).toEqual(["a", "b"])
-    expect(notes.some((n) => n.startsWith("epoch 8:"))).toBe(true)
+    // Every epoch is reported, in order, before trainModel returns (the last one included).
+    expect(notes.filter((n) => n.startsWith("epoch ")).map((n) => Number(/^epoch (\d+):/.exec(n)![1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     const modelArtifact = artifactOf(ModelCodec, model, outDir, "train.x")
     expect(model.standardised).toBe(true)
     expect(readSafetensors(path.join(outDir, WEIGHTS_FILE)).get(INPUT_STD)!.shape).toEqual([12])

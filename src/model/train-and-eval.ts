@@ -2,23 +2,22 @@
  * The cores of the train and eval stages, written against upstream artifacts (features, segments, dataset) and label
  * embeddings as a plain matrix, so the stage files only wire codecs to them.
  */
-import { Effect } from "effect"
+import { Effect, Fiber, Queue } from "effect"
 import * as path from "node:path"
 import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
-import type { Dataset } from "../stages/dataset.ts"
-import type { Features } from "../stages/mert.ts"
-import type { Segments } from "../stages/segment.ts"
-import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
-import type { BatchingMode } from "./batching.ts"
+import type { Dataset } from "../artifacts/dataset.ts"
+import type { Features } from "../artifacts/features.ts"
+import type { Segments } from "../artifacts/segments.ts"
+import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
 import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
-import { NetEngine } from "./engine.ts"
-import { writeEvaluation, type Evaluation } from "./evaluation.ts"
-import type { RegulariserVersion } from "./loss.ts"
+import { NetEngine } from "./forward-backward.ts"
+import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
 import { openRows, type RowSource } from "./rows.ts"
+import type { EvalSettings, TrainSettings } from "./settings.ts"
 import { standardisedRows } from "./standardise.ts"
-import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
+import { cosineScores, embedRows, train, type EpochRecord, type TrainingSet } from "./train.ts"
 
 /** Label embeddings of one data set: `labels.length` rows of `dim`. */
 export interface LabelMatrix {
@@ -40,37 +39,7 @@ export interface DatasetInputs {
   readonly labels: LabelMatrix
 }
 
-export interface TrainSettings {
-  readonly net: NetConfig["net"]
-  readonly layers?: ReadonlyArray<number>
-  readonly phase: Phase
-  readonly regulariser: RegulariserVersion
-  readonly alpha: number
-  readonly epochs: number
-  readonly patience: number
-  readonly batch: number
-  readonly lr: number
-  readonly weight_decay: number
-  readonly seed: number
-  readonly batching: BatchingMode
-  readonly upsample: Readonly<Record<string, number>>
-  readonly negatives: number
-  readonly val_k?: number
-  readonly lr_factor: number
-  readonly lr_patience: number
-  readonly lr_cooldown: number
-  readonly min_lr: number
-  readonly hidden?: number
-  readonly ff?: number
-  readonly heads?: number
-  readonly num_layers?: number
-  readonly dropout?: number
-  readonly standardise: boolean
-}
-
 const fail = (message: string) => Effect.fail(new StageError({ message }))
-
-const fire = (e: Effect.Effect<void>): void => void Effect.runFork(e)
 
 export const trainModel = (
   inputs: ReadonlyArray<DatasetInputs>,
@@ -142,33 +111,29 @@ export const trainModel = (
       dropout: s.dropout ?? base.dropout,
     }
     yield* env.progress.start(s.epochs, "epochs")
+    // The training loop reports each epoch from outside Effect: a queue carries the records, in order, to one fiber
+    // that reports them; `null` after the last one lets that fiber finish, so no epoch line is lost.
+    const epochs = yield* Queue.unbounded<EpochRecord | null>()
+    const report = (r: EpochRecord) =>
+      Effect.zipRight(
+        env.progress.advance(),
+        env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`),
+      )
+    const reporting = yield* Effect.fork(
+      Effect.iterate(true, {
+        while: (more) => more,
+        body: () => Effect.flatMap(Queue.take(epochs), (r) => (r === null ? Effect.succeed(false) : Effect.as(report(r), true))),
+      }),
+    )
     const result = yield* attemptPromise("train", () =>
       train(
         sets,
         { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
-        {
-          config,
-          phase: s.phase,
-          regulariser: s.regulariser,
-          alpha: s.alpha,
-          epochs: s.epochs,
-          patience: s.patience,
-          batch: s.batch,
-          lr: s.lr,
-          weightDecay: s.weight_decay,
-          seed: s.seed,
-          batching: s.batching,
-          negatives: s.negatives,
-          plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
-          threads: env.threads,
-          standardise: s.standardise,
-        },
-        (r) => {
-          fire(env.progress.advance())
-          fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
-        },
+        s,
+        { config, threads: env.threads },
+        (r) => void Queue.unsafeOffer(epochs, r),
       ),
-    )
+    ).pipe(Effect.ensuring(Effect.zipRight(Queue.offer(epochs, null), Fiber.join(reporting))))
     yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser))
     const model: Model = {
       config,
@@ -188,13 +153,6 @@ export const trainModel = (
     }
     return model
   }).pipe(Effect.ensuring(Effect.sync(() => sources.forEach((src) => src.close()))))
-}
-
-export interface EvalSettings {
-  readonly k?: number
-  readonly split: SplitChoice
-  readonly chance_draws: number
-  readonly seed: number
 }
 
 export const evaluateModel = (
