@@ -80,8 +80,8 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     env = s3Env(s3)
     dir = project({ "p.yaml": yaml })
     for (let i = 1; i <= 3; i++) workers.push(startWorker(i))
-    await waitFor(() => workers.every((w) => w.log.includes(`worker 127.0.0.1:`)), 60_000, "workers to register")
-  }, 120_000)
+    await waitFor(() => workers.every((w) => w.log.includes(`worker 127.0.0.1:`)), 180_000, "workers to register")
+  }, 240_000)
 
   afterAll(async () => {
     await Promise.all(
