@@ -19,6 +19,7 @@ import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, 
 import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
 import { cacheFor, clusterOpt, executorFor, resolveWhere, storeOpt } from "./distributed.ts"
 import { loadPlugins } from "./plugins.ts"
+import { predictCommand } from "./predict.ts"
 import { workerCommand } from "./worker.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../artifacts/model.ts"
@@ -306,7 +307,7 @@ const exportCmd = Command.make(
 
 const mea = Command.make("mea").pipe(
   Command.withDescription("mea: cross-dataset music emotion pipelines with a content-hash cache"),
-  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd, workerCommand]),
+  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd, predictCommand, workerCommand]),
 )
 
 const cli = Command.run(mea, { name: "mea", version: "0.1.0" })

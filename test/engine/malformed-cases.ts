@@ -60,5 +60,5 @@ export const cases: ReadonlyArray<Case> = [
   { name: "cli: sweep axis without values", yaml: OK, args: ["sweep", "p.yaml", "v="], expected: "error: p.yaml: sweep axis 'v=': expected key=value1,value2,..." },
   { name: "cli: explain unknown node", yaml: OK, args: ["explain", "p.yaml", "zz"], expected: "error: no node 'zz' in p.yaml (nodes: a, b)" },
   { name: "cli: show unknown ref", args: ["show", "nothing-here"], expected: "error: 'nothing-here' is neither a node id with a cached output nor a hash prefix in <dir>/cache" },
-  { name: "cli: unknown command", args: ["rnu", "p.yaml"], expected: "Invalid subcommand for mea - use one of 'run', 'sweep', 'status', 'explain', 'ls', 'show', 'diff', 'gc', 'verify', 'schema', 'stages', 'export', 'worker'" },
+  { name: "cli: unknown command", args: ["rnu", "p.yaml"], expected: "Invalid subcommand for mea - use one of 'run', 'sweep', 'status', 'explain', 'ls', 'show', 'diff', 'gc', 'verify', 'schema', 'stages', 'export', 'predict', 'worker'" },
 ]
