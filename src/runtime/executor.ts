@@ -1,19 +1,23 @@
 /**
  * Runs a graph: every node whose key has a valid cached output is skipped; the others run in parallel (at most `jobs`
  * at a time), each under a per-key lock. A failed node stops only its dependents; everything finished stays cached.
+ *
+ * Where a node runs is the Executor service's business: the local Layer (the default) runs the stage in this process;
+ * the cluster Layer (src/distributed/cluster.ts) hands it to a worker. runGraph plans, orders and reports either way.
  */
-import { Deferred, Effect, Exit, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
-import { nodeComponents } from "./keys.ts"
 import { withLock } from "./lock.ts"
+import { lookupNode } from "./lookup.ts"
 import { publishFiles } from "./publish.ts"
+import { StoreError, type RemoteStoreService } from "./remote.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
-import type { KeyComponents } from "./store.ts"
+import type { KeyComponents } from "./records.ts"
 
 export interface NodeResult {
   readonly id: string
@@ -26,6 +30,8 @@ export interface NodeResult {
   /** Tags of the stage's error and its causes (see errorTags), when the node failed in its stage. */
   readonly errorTags?: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
+  /** Which worker ran it (cluster runs only). */
+  readonly worker?: string
 }
 
 export interface RunResult {
@@ -64,17 +70,47 @@ export const loadArtifact = (
     return { value, hash, dir, node: node.id, file: (name: string) => path.join(dir, name) }
   })
 
-/** The cached output for a key, if it exists and passes the cheap check; a corrupt one is quarantined. */
-const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Effect.Effect<void>) =>
+/** One node that has to be computed: its key, and the outputs of the nodes it depends on. */
+export interface NodeJob {
+  readonly graph: Graph
+  readonly node: GraphNode
+  readonly key: string
+  readonly components: KeyComponents
+  readonly outputs: ReadonlyMap<string, string>
+  readonly warn: (message: string) => Effect.Effect<void>
+  readonly threads: number
+}
+
+export interface ExecutorService {
+  /** Computes a node and leaves its output in the local cache with its key record; returns the output hash. */
+  readonly run: (job: NodeJob) => Effect.Effect<{ readonly output: string; readonly worker?: string }, NodeFailed, Cache | Reporter | StageEnv>
+}
+
+export class Executor extends Context.Tag("mea/Executor")<Executor, ExecutorService>() {}
+
+/** Runs the stage here; with a shared store, the output and then its key record are uploaded (a failure only warns). */
+export const localExecutor: ExecutorService = {
+  run: (job) =>
+    Effect.gen(function* () {
+      const cache = yield* Cache
+      const output = yield* execute(cache, job.graph, job.node, job.key, job.components, job.outputs, job.warn, job.threads)
+      if (Option.isSome(cache.remote)) {
+        const remote = cache.remote.value
+        yield* publishToStore(cache, remote, job.key, output).pipe(
+          Effect.catchTag("StoreError", (e) => job.warn(`not shared: ${e.message}`)),
+        )
+      }
+      return { output }
+    }),
+}
+
+/** Uploads an object, then its key record: the store never names an output it does not completely hold. */
+export const publishToStore = (cache: CacheService, remote: RemoteStoreService, key: string, output: string) =>
   Effect.gen(function* () {
     const record = cache.store.getKey(key)
-    if (record === undefined) return undefined
-    const check = cache.store.check(record.output, false)
-    if (check.ok) return record.output
-    yield* warn(`cached output ${record.output.slice(0, 12)} is corrupt (${check.problem}); rebuilding it`)
-    cache.store.quarantine(record.output)
-    cache.store.deleteKey(key)
-    return undefined
+    if (Either.isLeft(record) || record.right === undefined) return yield* Effect.fail(new StoreError({ message: `no local key record for ${key.slice(0, 12)}` }))
+    yield* remote.pushObject(cache.store, output)
+    yield* remote.putKey(record.right)
   })
 
 /** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
@@ -114,6 +150,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
   Effect.gen(function* () {
     const cache = yield* Cache
     const reporter = yield* Reporter
+    const executor = Option.getOrElse(yield* Effect.serviceOption(Executor), () => localExecutor)
     const started = Date.now()
     const pipelineFile = path.resolve(graph.pipeline.file)
     const selected = options.targets === undefined ? undefined : closure(graph, options.targets)
@@ -125,7 +162,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
 
-    const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter> =>
+    const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter | Cache> =>
       Effect.gen(function* () {
         let t0 = Date.now()
         const warnings: Array<string> = []
@@ -138,7 +175,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           Effect.gen(function* () {
             const ms = Date.now() - t0
             results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
-            yield* reporter.nodeEnd(node.id, status, ms, extra.error)
+            yield* reporter.nodeEnd(node.id, status, ms, extra.error ?? (extra.worker !== undefined ? `on ${extra.worker}` : undefined))
           })
         const fail = (message: string, cause?: unknown) =>
           Effect.gen(function* () {
@@ -155,13 +192,12 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return { ok: false } as Outcome
         }
 
-        const computed = yield* Effect.try({
-          try: () => nodeComponents(node, (id) => outputs.get(id), cache.files, cache.store),
-          catch: (e) => (e instanceof Error ? e.message : String(e)),
-        }).pipe(Effect.either)
-        if (computed._tag === "Left") return yield* fail(computed.left)
-        if (computed.right._tag === "Pending") return yield* fail(`internal: upstream ${computed.right.waitingOn.join(", ")} has no output`)
-        const { key, components } = computed.right
+        const lookup = (repairWarn: (m: string) => Effect.Effect<void>) =>
+          lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn: repairWarn })
+        const found = yield* lookup(warn)
+        if (found._tag === "Error") return yield* fail(found.message)
+        if (found._tag === "Pending") return yield* fail(`internal: upstream ${found.waitingOn.join(", ")} has no output`)
+        const { key, components } = found
 
         const remember = (output: string) =>
           Effect.sync(() => {
@@ -169,8 +205,9 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
             cache.store.putNode({ pipeline: pipelineFile, node: node.id, key, output, components, at: new Date().toISOString() })
           })
 
-        const hit = yield* cachedOutput(cache, key, warn)
-        if (hit !== undefined) {
+        if (found._tag === "Hit") {
+          const hit = found.record.output
+          if (found.source === "store") yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
           yield* remember(hit)
           yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
@@ -184,10 +221,10 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
           Effect.gen(function* () {
             // Another process may have finished it while we waited for the lock.
-            const again = yield* cachedOutput(cache, key, warn)
-            if (again !== undefined) return { status: "cached" as const, output: again }
-            const output = yield* execute(cache, graph, node, key, components, outputs, warn, options.jobs)
-            return { status: "ran" as const, output }
+            const again = yield* lookup(warn)
+            if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
+            const r = yield* executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs })
+            return { status: "ran" as const, ...r }
           }),
         )
         const exit = yield* Effect.exit(semaphore.withPermits(1)(computeUnderLock))
@@ -200,7 +237,8 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         }
         yield* remember(exit.value.output)
         yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
-        yield* finish(exit.value.status, { key, output: exit.value.output })
+        const worker = "worker" in exit.value ? exit.value.worker : undefined
+        yield* finish(exit.value.status, { key, output: exit.value.output, ...(worker !== undefined ? { worker } : {}) })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
 
@@ -224,7 +262,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
   })
 
 /** Runs one node's stage into a staging folder and publishes the result. */
-const execute = (
+export const execute = (
   cache: CacheService,
   graph: Graph,
   node: GraphNode,
