@@ -17,7 +17,7 @@ import { type LabelMatrix, readLabelMatrix, selectLabels } from "../labels/provi
 import { defaultVectorsFile, embedWithWordVectors } from "../labels/providers/word-vectors.ts"
 import { DEFAULT_TEMPLATE, labelTexts, meanVector } from "../labels/text.ts"
 import { OnnxRuntimeLive } from "../onnx/runtime.ts"
-import { attempt, defineStage, Input, StageError, type StageEnv } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError, type StageEnv } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
 import { EMBEDDINGS_FILE, LabelEmbedParams, type LabelEmbeddings, LabelEmbeddingsCodec } from "../artifacts/label-embeddings.ts"
 
@@ -124,7 +124,7 @@ const requireLabels = (wanted: ReadonlyArray<string> | undefined, provider: stri
       ? Effect.fail(fail("the label list is empty"))
       : Effect.succeed(wanted)
 
-const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => attempt("label texts", () => labelTexts(labels, p.template, p.augmentation))
+const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => Effect.mapError(labelTexts(labels, p.template, p.augmentation), stageError("label texts"))
 
 const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: ReadonlyArray<string> | undefined): Effect.Effect<Embedded, StageError> =>
   Effect.gen(function* () {
