@@ -17,6 +17,8 @@ import { planGraph, type PlanEntry } from "../runtime/plan.ts"
 import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
 import type { Stage } from "../runtime/stage.ts"
+import { findUnknownOption } from "./argv.ts"
+import { installColourPolicy } from "./colour.ts"
 import { loadPlugins } from "./plugins.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../model/artifact.ts"
@@ -319,7 +321,17 @@ const render = (e: unknown): string => {
   return `error: ${e instanceof Error ? e.message : String(e)}`
 }
 
-const main = cli(process.argv).pipe(
+installColourPolicy()
+
+/** An unknown option is named before @effect/cli would blame the positional argument after it. */
+const checkOptions = Effect.suspend(() => {
+  const unknown = findUnknownOption(mea, process.argv.slice(2))
+  return unknown === undefined
+    ? Effect.void
+    : Effect.fail(new UsageError({ message: `unknown option '${unknown.option}' for 'mea ${unknown.command}' (its options: ${unknown.known.join(", ")})` }))
+})
+
+const main = Effect.zipRight(checkOptions, cli(process.argv)).pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer)),
   Effect.catchAllCause((cause) =>
     Effect.sync(() => {
