@@ -7,6 +7,7 @@
  */
 import { Effect, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 import * as path from "node:path"
 import { attempt, StageError } from "../runtime/stage.ts"
 import { type Report, reportFiles, ReportSchema } from "./schema.ts"
@@ -15,7 +16,7 @@ import { type Report, reportFiles, ReportSchema } from "./schema.ts"
 export const readReport = (artifactDir: string): Effect.Effect<Report, StageError> =>
   Effect.gen(function* () {
     const file = path.join(artifactDir, "value.json")
-    const text = yield* attempt(`reading the report artifact ${file}`, () => fs.readFileSync(file, "utf8"))
+    const text = yield* attempt(`reading the report artifact ${file}`, () => readVerifiedFile(file, "utf8"))
     const json = yield* attempt(`${file}: not JSON`, () => JSON.parse(text) as unknown)
     return yield* Schema.decodeUnknown(ReportSchema)(json).pipe(
       Effect.mapError((e) => new StageError({ message: `${file} is not a report artifact: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })),
@@ -40,7 +41,8 @@ export const copyReportFiles = (fromDir: string, report: Report, outDir: string)
       yield* attempt(`publishing ${from} to ${to}`, () => {
         fs.mkdirSync(path.dirname(to), { recursive: true })
         const tmp = `${to}.tmp-${process.pid}`
-        fs.copyFileSync(from, tmp)
+        // Through the artifact's block hashes, so a corrupt cached file is never published.
+        fs.writeFileSync(tmp, readVerifiedFile(from))
         // Cached artifact files are read-only; the project's copy is the user's to open and replace.
         fs.chmodSync(tmp, 0o644)
         fs.renameSync(tmp, to)

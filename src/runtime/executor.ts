@@ -9,6 +9,7 @@ import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { nodeComponents } from "./keys.ts"
+import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
 import { withLock } from "./lock.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
@@ -50,7 +51,7 @@ export const loadArtifact = (
   Effect.gen(function* () {
     const dir = cache.store.objectDir(hash)
     const json = yield* Effect.try({
-      try: () => JSON.parse(fs.readFileSync(path.join(dir, VALUE), "utf8")) as unknown,
+      try: () => JSON.parse(readVerifiedFile(path.join(dir, VALUE), "utf8")) as unknown,
       catch: (e) => new CacheError({ message: `cannot read the output of node '${node.id}' (${hash.slice(0, 12)}): ${String(e)}` }),
     })
     const value = yield* Schema.decodeUnknown(node.stage.output.schema)(json).pipe(
@@ -62,10 +63,14 @@ export const loadArtifact = (
   })
 
 /** The cached output for a key, if it exists and passes the cheap check; a corrupt one is quarantined. */
-const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Effect.Effect<void>) =>
+const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Effect.Effect<void>, recheck = false) =>
   Effect.gen(function* () {
     const record = cache.store.getKey(key)
-    if (record === undefined) return undefined
+    if (record === undefined) {
+      // Said once, on the first look (the look again under the lock would repeat it).
+      if (!recheck && cache.store.keyRecordGarbled(key)) yield* warn(`its key record ${cache.store.keyRecordPath(key)} is garbled; recomputing`)
+      return undefined
+    }
     const check = cache.store.check(record.output, false)
     if (check.ok) return record.output
     yield* warn(`cached output ${record.output.slice(0, 12)} is corrupt (${check.problem}); rebuilding it`)
@@ -85,6 +90,21 @@ const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   return keep
 }
 
+/** Every node `id` depends on, directly or not. */
+const ancestors = (graph: Graph, id: string): Set<string> => {
+  const out = new Set<string>()
+  const visit = (n: string) => {
+    for (const d of graph.byId.get(n)?.deps ?? []) {
+      if (!out.has(d)) {
+        out.add(d)
+        visit(d)
+      }
+    }
+  }
+  visit(id)
+  return out
+}
+
 type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false }
 
 export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
@@ -98,6 +118,8 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
     const done = new Map<string, Deferred.Deferred<Outcome>>()
     for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
     const outputs = new Map<string, string>()
+    /** Node id -> its key in this run (to drop the key record of an output found corrupt). */
+    const keys = new Map<string, string>()
     const results = new Map<string, NodeResult>()
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
@@ -138,6 +160,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         if (computed._tag === "Left") return yield* fail(computed.left)
         if (computed.right._tag === "Pending") return yield* fail(`internal: upstream ${computed.right.waitingOn.join(", ")} has no output`)
         const { key, components } = computed.right
+        keys.set(node.id, key)
 
         const remember = (output: string) =>
           Effect.sync(() => {
@@ -152,20 +175,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return { ok: true, output: hit } as Outcome
         }
 
-        const computeUnderLock = withLock(
-          cache.store.locks,
-          key,
-          node.id,
-          (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
-          Effect.gen(function* () {
-            // Another process may have finished it while we waited for the lock.
-            const again = yield* cachedOutput(cache, key, warn)
-            if (again !== undefined) return { status: "cached" as const, output: again }
-            const output = yield* execute(cache, graph, node, key, components, outputs, warn, options.jobs)
-            return { status: "ran" as const, output }
-          }),
-        )
-        const exit = yield* Effect.exit(semaphore.withPermits(1)(computeUnderLock))
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(compute(node, key, components, warn)))
         if (Exit.isFailure(exit)) {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           const message =
@@ -177,6 +187,58 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         yield* finish(exit.value.status, { key, output: exit.value.output })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
+
+    /**
+     * Computes a node under its key's lock (or takes what another process finished meanwhile). A reader that finds an
+     * upstream artifact corrupt makes integrity.ts quarantine it, rebuild its producer through this same function
+     * (without a second permit: the consumer holds one) and retry once.
+     */
+    const compute = (
+      node: GraphNode,
+      key: string,
+      components: KeyComponents,
+      warn: (m: string) => Effect.Effect<void>,
+    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string }, NodeFailed, StageEnv | Reporter> =>
+      withLock(
+        cache.store.locks,
+        key,
+        node.id,
+        (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+        Effect.gen(function* () {
+          // Another process may have finished it while we waited for the lock.
+          const again = yield* cachedOutput(cache, key, warn, true)
+          if (again !== undefined) return { status: "cached" as const, output: again }
+          const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
+            const hash = outputs.get(id)
+            return hash === undefined ? [] : [{ input: id, node: id, hash }]
+          })
+          const output = yield* recoverCorruptInputs({
+            upstream,
+            attempt: execute(cache, graph, node, key, components, outputs, warn, options.jobs),
+            quarantine: (hash) => {
+              cache.store.quarantine(hash)
+              for (const u of upstream) if (u.hash === hash && keys.has(u.node)) cache.store.deleteKey(keys.get(u.node)!)
+            },
+            rebuild: (id) =>
+              Effect.gen(function* () {
+                const producer = graph.byId.get(id)!
+                const known = nodeComponents(producer, (d) => outputs.get(d), cache.files, cache.store)
+                if (known._tag === "Pending") return yield* Effect.fail(new NodeFailed({ node: id, stage: producer.stage.name, message: "internal: upstream has no output" }))
+                const rebuilt = yield* compute(producer, known.key, known.components, (m) => reporter.warn(id, m))
+                yield* reporter.info(`rebuilt  ${id} (${rebuilt.output.slice(0, 12)})`)
+                return rebuilt.output
+              }),
+            warn,
+            changed: (id, before, after) =>
+              new NodeFailed({
+                node: node.id,
+                stage: node.stage.name,
+                message: `upstream '${id}' was rebuilt after its output was found corrupt, and came out different (${before.slice(0, 12)} -> ${after.slice(0, 12)}); run again`,
+              }),
+          })
+          return { status: "ran" as const, output }
+        }),
+      )
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close

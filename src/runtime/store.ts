@@ -14,6 +14,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
+import { BLOCK_BYTES, hashFileBlocks } from "./integrity.ts"
 
 export const MANIFEST = ".mea-manifest.json"
 /** Files up to this size are fully re-hashed on every cache read; larger ones by size and their first 64 KiB. */
@@ -25,11 +26,15 @@ export interface ManifestFile {
   readonly size: number
   readonly hash: string
   readonly head: string
+  /** Hashes of consecutive blocks of `blockBytes` (integrity.ts: readers check what they read against them). */
+  readonly blocks?: ReadonlyArray<string>
 }
 export interface Manifest {
   readonly hash: string
   /** How many leading bytes `head` hashes (absent in manifests written before it was recorded: 1 MiB). */
   readonly headBytes?: number
+  /** Block size of the files' `blocks` (absent in manifests written before block hashes were recorded). */
+  readonly blockBytes?: number
   readonly files: ReadonlyArray<ManifestFile>
 }
 const OLD_HEAD_BYTES = 1 << 20
@@ -164,10 +169,12 @@ export class Store {
       .map((name): ManifestFile => {
         const full = path.join(staging, name)
         fsyncFile(full)
-        return { name, size: fs.statSync(full).size, hash: hashFile(full), head: hashHead(full, HEAD_BYTES) }
+        // One read gives the content hash, the head hash and the block hashes (integrity.ts).
+        const h = hashFileBlocks(full)
+        return { name, size: h.size, hash: h.hash, head: h.head, blocks: h.blocks }
       })
     const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
-    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, files }
+    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, files }
     writeJsonAtomic(path.join(staging, MANIFEST), manifest)
     fsyncDir(staging)
     const target = this.objectDir(hash)
@@ -226,8 +233,18 @@ export class Store {
   private keyFile(key: string): string {
     return path.join(this.keys, key.slice(0, 2), `${key}.json`)
   }
+  /** Where a key record lives (for messages). */
+  keyRecordPath(key: string): string {
+    return this.keyFile(key)
+  }
+  /** A key record that exists but cannot be read as one (integrity: the user is told, then it is recomputed). */
+  keyRecordGarbled(key: string): boolean {
+    return fs.existsSync(this.keyFile(key)) && this.getKey(key) === undefined
+  }
   getKey(key: string): KeyRecord | undefined {
-    return readJson<KeyRecord>(this.keyFile(key))
+    const record = readJson<KeyRecord>(this.keyFile(key))
+    // A record that parses but names no output hash is as garbled as one that does not parse.
+    return typeof record?.output === "string" && /^[0-9a-f]{64}$/.test(record.output) ? record : undefined
   }
   putKey(record: KeyRecord): void {
     writeJsonAtomic(this.keyFile(record.key), record)
