@@ -258,7 +258,7 @@ const diff = Command.make("diff", { a: refArg("a"), b: refArg("b"), pipeline: pi
 
 const gcCmd = Command.make("gc", { dryRun: Options.boolean("dry-run"), cache: cacheOpt }, ({ dryRun, cache }) =>
   Effect.gen(function* () {
-    const r = yield* gc(dryRun)
+    const r = yield* gc(dryRun, (m) => Console.error(m))
     const verb = dryRun ? "would remove" : "removed"
     yield* Console.log(`${verb} ${r.removed.length} artifacts (${formatBytes(r.freedBytes)}), ${r.runsRemoved} old run records, ${r.tmpRemoved} abandoned staging folders; kept ${r.kept}`)
   }).pipe(withCache(cache)),

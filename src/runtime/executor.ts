@@ -5,6 +5,7 @@
 import { Deferred, Effect, Exit, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { whileRegistered } from "./activity.ts"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
@@ -107,7 +108,15 @@ const ancestors = (graph: Graph, id: string): Set<string> => {
 
 type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false }
 
+/** Runs a graph, registered as a live run of its cache (activity.ts: gc waits for it; crashed runs' leftovers go). */
 export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
+  Effect.gen(function* () {
+    const cache = yield* Cache
+    const reporter = yield* Reporter
+    return yield* whileRegistered(cache.store.root, path.resolve(graph.pipeline.file), reporter.info, runRegistered(graph, options))
+  })
+
+const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
   Effect.gen(function* () {
     const cache = yield* Cache
     const reporter = yield* Reporter
