@@ -4,9 +4,9 @@
  * vocabulary order. Every mismatch between artifacts is reported with both sides named.
  */
 import type { Artifact } from "../runtime/stage.ts"
-import type { Dataset } from "../stages/dataset.ts"
-import type { Features } from "../stages/mert.ts"
-import { readSegmentTable, type Segments } from "../stages/segment.ts"
+import type { Dataset } from "../artifacts/dataset.ts"
+import type { Features } from "../artifacts/features.ts"
+import { readSegmentTable, type Segments } from "../artifacts/segments.ts"
 
 export type SplitChoice = "train" | "validation" | "test" | "all"
 

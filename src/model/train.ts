@@ -15,13 +15,14 @@
  */
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BatchingMode } from "./batching.ts"
-import { drawMasks, NetEngine, type FloatMap } from "./engine.ts"
+import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
 import { alignmentRegulariser, tripletLoss, type RegulariserVersion } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
 import { Rng } from "./rng.ts"
 import type { RowSource } from "./rows.ts"
 import { ReduceLROnPlateau } from "./scheduler.ts"
+import type { TrainSettings } from "./settings.ts"
 import { columnStatistics, standardisedRows, type Standardiser } from "./standardise.ts"
 
 export type Phase = "baseline1" | "baseline2" | "alignment"
@@ -47,24 +48,10 @@ export interface ValidationSet {
   readonly k: number
 }
 
-export interface TrainOptions {
+/** What training needs beyond its settings: the resolved net configuration and the threads it may use. */
+export interface TrainRun {
   readonly config: NetConfig
-  readonly phase: Phase
-  readonly regulariser: RegulariserVersion
-  readonly alpha: number
-  readonly epochs: number
-  /** Early stopping: stop after this many epochs without a better validation F1. */
-  readonly patience: number
-  readonly batch: number
-  readonly lr: number
-  readonly weightDecay: number
-  readonly seed: number
-  readonly batching: BatchingMode
-  readonly negatives: number
-  readonly plateau: { readonly factor: number; readonly patience: number; readonly cooldown: number; readonly minLr: number }
   readonly threads: number
-  /** z-score every input column with the training rows' statistics. */
-  readonly standardise: boolean
 }
 
 export interface EpochRecord {
@@ -183,24 +170,25 @@ class Targets {
 export const train = async (
   rawSets: ReadonlyArray<TrainingSet>,
   rawValidation: ValidationSet,
-  o: TrainOptions,
+  o: TrainSettings,
+  run: TrainRun,
   onEpoch: (r: EpochRecord) => void = () => undefined,
 ): Promise<TrainResult> => {
   const standardiser = o.standardise ? columnStatistics(rawSets.map((s) => ({ name: s.name, source: s.source, rows: s.train.map((t) => t.row) }))) : undefined
   const sets = standardiser === undefined ? rawSets : rawSets.map((s) => ({ ...s, source: standardisedRows(s.source, standardiser) }))
   const validation = standardiser === undefined ? rawValidation : { ...rawValidation, source: standardisedRows(rawValidation.source, standardiser) }
   const extra = standardiser === undefined ? {} : { standardiser }
-  const dim = o.config.out_dim
+  const dim = run.config.out_dim
   const clusterAware = o.phase !== "baseline1"
   if (clusterAware && sets.some((s) => s.clusters === undefined)) throw new Error(`phase ${o.phase} needs cluster assignments for every training data set`)
   const unionIndex = sets.flatMap((s, set) => s.labels.map((_, label) => ({ set, label })))
   const targets = sets.map((_, d) => new Targets(sets, d, dim, clusterAware, unionIndex))
-  const net = buildNet(o.config)
+  const net = buildNet(run.config)
   const weights = initWeights(net.params, new Rng(o.seed, "init"))
-  const engine = await NetEngine.create(net, o.config.in_dim, { threads: o.threads })
+  const engine = await NetEngine.create(net, run.config.in_dim, { threads: run.threads })
   try {
-    const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay })
-    const plateau = new ReduceLROnPlateau(o.lr, o.plateau)
+    const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay })
+    const plateau = new ReduceLROnPlateau(o.lr, { factor: o.lr_factor, patience: o.lr_patience, cooldown: o.lr_cooldown, minLr: o.min_lr })
     const batchRng = new Rng(o.seed, "batches")
     const dropRng = new Rng(o.seed, "dropout")
     const targetRng = new Rng(o.seed, "targets")
@@ -217,7 +205,7 @@ export const train = async (
       let sumReg = 0
       for (const step of plan) {
         const rows = step.reduce((n, b) => n + b.rows.length, 0)
-        const x = new Float32Array(rows * o.config.in_dim)
+        const x = new Float32Array(rows * run.config.in_dim)
         const pos = new Float64Array(rows * dim)
         const neg = new Float64Array(rows * dim)
         const group = new Int32Array(rows)

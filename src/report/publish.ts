@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import { readVerifiedFile } from "../runtime/integrity.ts"
 import * as path from "node:path"
 import { attempt, StageError } from "../runtime/stage.ts"
-import { type Report, reportFiles, ReportSchema } from "./schema.ts"
+import { type Report, reportFiles, ReportSchema } from "../artifacts/report.ts"
 
 /** The report value stored in an artifact folder (its value.json). */
 export const readReport = (artifactDir: string): Effect.Effect<Report, StageError> =>

@@ -16,26 +16,18 @@
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ModelCodec } from "../model/artifact.ts"
-import { EvaluationCodec } from "../model/evaluation.ts"
-import { attempt, codec, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { ModelCodec } from "../artifacts/model.ts"
+import { EvaluationCodec } from "../artifacts/evaluation.ts"
+import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
 import { curvesSvg, labelsSvg, plotNamer, readProjection, type ClusterSection, type EvaluationSection, type ModelSection, type ReportContent } from "../report/content.ts"
 import { renderHtml } from "../report/html.ts"
 import { renderMarkdown } from "../report/markdown.ts"
 import { PUBLISHED_SOURCE } from "../report/published.ts"
 import { copyReportFiles } from "../report/publish.ts"
-import { HTML_FILE, MARKDOWN_FILE, type Report, ReportSchema, type Results, ResultsSchema, RESULTS_FILE } from "../report/schema.ts"
-import { assembleTables, type Tables } from "../report/tables.ts"
-import { ClustersCodec } from "./cluster.ts"
-
-const filled = (t: Tables, level: "segment" | "song"): number => t[level].reduce((n, r) => n + Object.values(r.cells).filter((c) => c.measured !== null).length, 0)
-
-export const ReportCodec = codec("report", ReportSchema, {
-  summarize: (r) =>
-    `report: ${filled(r.tables, "segment")}/9 segment-level and ${filled(r.tables, "song")}/9 song-level cells, ` +
-    `${r.models.length} models, ${r.clusters.length} cluster maps` +
-    (r.unplaced.length > 0 ? `, ${r.unplaced.length} evaluations outside the table` : ""),
-})
+import { HTML_FILE, MARKDOWN_FILE, type Report, type Results, ResultsSchema, RESULTS_FILE } from "../artifacts/report.ts"
+import { assembleTables } from "../report/tables.ts"
+import { ClustersCodec } from "../artifacts/clusters.ts"
+import { ReportCodec } from "../artifacts/report.ts"
 
 export const ReportParams = Schema.Struct({
   title: Schema.optionalWith(Schema.String, { default: () => "mea: cross-dataset music emotion recognition" }),

@@ -5,18 +5,17 @@
 import { Effect } from "effect"
 import * as path from "node:path"
 import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
-import type { Dataset } from "../stages/dataset.ts"
-import type { Features } from "../stages/mert.ts"
-import type { Segments } from "../stages/segment.ts"
-import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
-import type { BatchingMode } from "./batching.ts"
+import type { Dataset } from "../artifacts/dataset.ts"
+import type { Features } from "../artifacts/features.ts"
+import type { Segments } from "../artifacts/segments.ts"
+import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
 import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
-import { NetEngine } from "./engine.ts"
-import { writeEvaluation, type Evaluation } from "./evaluation.ts"
-import type { RegulariserVersion } from "./loss.ts"
+import { NetEngine } from "./forward-backward.ts"
+import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
 import { openRows, type RowSource } from "./rows.ts"
+import type { EvalSettings, TrainSettings } from "./settings.ts"
 import { standardisedRows } from "./standardise.ts"
 import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
 
@@ -38,34 +37,6 @@ export interface DatasetInputs {
   readonly segments: Artifact<Segments>
   readonly dataset: Artifact<Dataset>
   readonly labels: LabelMatrix
-}
-
-export interface TrainSettings {
-  readonly net: NetConfig["net"]
-  readonly layers?: ReadonlyArray<number>
-  readonly phase: Phase
-  readonly regulariser: RegulariserVersion
-  readonly alpha: number
-  readonly epochs: number
-  readonly patience: number
-  readonly batch: number
-  readonly lr: number
-  readonly weight_decay: number
-  readonly seed: number
-  readonly batching: BatchingMode
-  readonly upsample: Readonly<Record<string, number>>
-  readonly negatives: number
-  readonly val_k?: number
-  readonly lr_factor: number
-  readonly lr_patience: number
-  readonly lr_cooldown: number
-  readonly min_lr: number
-  readonly hidden?: number
-  readonly ff?: number
-  readonly heads?: number
-  readonly num_layers?: number
-  readonly dropout?: number
-  readonly standardise: boolean
 }
 
 const fail = (message: string) => Effect.fail(new StageError({ message }))
@@ -146,23 +117,8 @@ export const trainModel = (
       train(
         sets,
         { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
-        {
-          config,
-          phase: s.phase,
-          regulariser: s.regulariser,
-          alpha: s.alpha,
-          epochs: s.epochs,
-          patience: s.patience,
-          batch: s.batch,
-          lr: s.lr,
-          weightDecay: s.weight_decay,
-          seed: s.seed,
-          batching: s.batching,
-          negatives: s.negatives,
-          plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
-          threads: env.threads,
-          standardise: s.standardise,
-        },
+        s,
+        { config, threads: env.threads },
         (r) => {
           fire(env.progress.advance())
           fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
@@ -188,13 +144,6 @@ export const trainModel = (
     }
     return model
   }).pipe(Effect.ensuring(Effect.sync(() => sources.forEach((src) => src.close()))))
-}
-
-export interface EvalSettings {
-  readonly k?: number
-  readonly split: SplitChoice
-  readonly chance_draws: number
-  readonly seed: number
 }
 
 export const evaluateModel = (
