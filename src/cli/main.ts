@@ -17,6 +17,7 @@ import { planGraph, type PlanEntry } from "../runtime/plan.ts"
 import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
 import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
+import { ensureWritable } from "../runtime/activity.ts"
 import { findUnknownOption } from "./argv.ts"
 import { installColourPolicy } from "./colour.ts"
 import { loadPlugins } from "./plugins.ts"
@@ -130,6 +131,7 @@ const run = Command.make(
         return
       }
       const n = yield* jobsOf(jobs)
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
       yield* republishReports(graph, result)
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
@@ -156,6 +158,7 @@ const sweep = Command.make(
       const n = yield* jobsOf(jobs)
       // Validate every point before running any.
       const graphs = yield* Effect.forEach(points, (p) => loadGraph(pipeline, [...params, ...p]))
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       const c = yield* Cache
       const outputs: Array<{ params: Record<string, unknown>; result: RunResult; metrics: Record<string, unknown> }> = []
       for (let i = 0; i < points.length; i++) {

@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { UsageError } from "./errors.ts"
 import { processAlive, withLock } from "./lock.ts"
 
 interface Registration {
@@ -175,3 +176,19 @@ export const exclusiveForGc = <A, E, R>(
       return yield* use
     }),
   )
+
+/** A run needs to write its cache: say so up front (exit 2), rather than fail node by node or at the end. */
+export const ensureWritable = (root: string): Effect.Effect<void, UsageError> =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(root, { recursive: true })
+      const probe = path.join(root, `.write-probe.${process.pid}.tmp`)
+      fs.writeFileSync(probe, "")
+      fs.rmSync(probe)
+    },
+    catch: (e) => {
+      const code = (e as NodeJS.ErrnoException).code
+      const why = code === "EROFS" ? "it is on a read-only file system" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOSPC" ? "the disk is full" : String(e)
+      return new UsageError({ message: `cannot write to the cache folder ${root}: ${why}; give a writable one with --cache DIR or $MEA_CACHE` })
+    },
+  })
