@@ -26,14 +26,31 @@ const MANIFEST = ".mea-manifest.json"
 /** Verified blocks kept per open reader, so sequential small reads do not re-read or re-hash a block. */
 const CACHED_BLOCKS = 4
 
+/**
+ * bench/integrity.ts only: MEA_INTEGRITY=off records no block hashes and checks nothing (the baseline of the cost
+ * measurement); MEA_INTEGRITY_STATS=1 prints the time spent on block hashes when the process exits.
+ */
+const OFF = process.env.MEA_INTEGRITY === "off"
+const stats = { ms: 0, bytes: 0 }
+if (process.env.MEA_INTEGRITY_STATS === "1") {
+  process.on("exit", () => process.stderr.write(`integrity: ${stats.ms.toFixed(1)} ms hashing ${(stats.bytes / 1e6).toFixed(1)} MB of blocks\n`))
+}
+
 /** A block hash: 128 bits of SHA-256 (SHA-NI makes it cheaper than any JS hash), hex. */
-const blockHash = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex").slice(0, 32)
+const blockHash = (bytes: Uint8Array): string => {
+  const t = performance.now()
+  const h = createHash("sha256").update(bytes).digest("hex").slice(0, 32)
+  stats.ms += performance.now() - t
+  stats.bytes += bytes.length
+  return h
+}
 
 export interface FileHashes {
   readonly size: number
   readonly hash: string
   readonly head: string
-  readonly blocks: ReadonlyArray<string>
+  /** Absent under MEA_INTEGRITY=off (readers then treat the file as written before block hashes existed). */
+  readonly blocks: ReadonlyArray<string> | undefined
 }
 
 let scratch: Buffer | undefined
@@ -53,7 +70,7 @@ export const hashFileBlocks = (file: string): FileHashes => {
       const block = buf.subarray(0, n)
       if (size === 0) head = createHash("sha256").update(block.subarray(0, Math.min(n, HEAD_BYTES))).digest("hex")
       whole.update(block)
-      blocks.push(blockHash(block))
+      if (!OFF) blocks.push(blockHash(block))
       size += n
       if (n < BLOCK_BYTES) break
     }
@@ -61,7 +78,7 @@ export const hashFileBlocks = (file: string): FileHashes => {
     fs.closeSync(fd)
   }
   if (size === 0) head = createHash("sha256").digest("hex")
-  return { size, hash: whole.digest("hex"), head, blocks }
+  return { size, hash: whole.digest("hex"), head, blocks: OFF ? undefined : blocks }
 }
 
 /** Reads up to `length` bytes at `position`, looping over short reads; returns how many were read (less only at EOF). */
@@ -141,6 +158,7 @@ const manifests = new Map<string, { readonly blockBytes: number; readonly files:
 
 /** The manifest entry of a file inside an artifact; undefined for a file outside the object store. */
 const locate = (file: string): Located | undefined => {
+  if (OFF) return undefined
   const abs = path.resolve(file)
   let dir = path.dirname(abs)
   for (let depth = 0; depth < 8; depth++) {
