@@ -9,7 +9,7 @@ import { stages } from "../stages/index.ts"
 import { Cache, cacheLayer, resolveCacheDir } from "../runtime/cache.ts"
 import { CacheError, NodeFailed, PipelineErrors, renderPipelineError, UsageError } from "../runtime/errors.ts"
 import { runGraph, type RunResult } from "../runtime/executor.ts"
-import { buildGraph, type Graph } from "../runtime/graph.ts"
+import { buildGraph } from "../runtime/graph.ts"
 import { artifactJson, describeArtifact, diffArtifacts, formatBytes, gc, listArtifacts, resolveRef, verify } from "../runtime/inspect.ts"
 import { loadPipeline } from "../runtime/pipeline-load.ts"
 import { pipelineJsonSchema } from "../runtime/pipeline-schema.ts"
@@ -23,7 +23,6 @@ import { installColourPolicy } from "./colour.ts"
 import { loadPlugins } from "./plugins.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../artifacts/model.ts"
-import { publishReport } from "../report/publish.ts"
 import * as path from "node:path"
 
 
@@ -72,6 +71,7 @@ const nodeJson = (r: RunResult) => ({
     output: n.output ?? null,
     ms: n.ms,
     ...(n.error !== undefined ? { error: n.error } : {}),
+    ...(n.errorTags !== undefined ? { error_tags: n.errorTags } : {}),
     ...(n.warnings.length > 0 ? { warnings: n.warnings } : {}),
   })),
   ms: r.ms,
@@ -89,22 +89,6 @@ const summaryLine = (r: RunResult): string => {
 
 const failIfFailed = (r: RunResult) =>
   r.failed.length > 0 ? Effect.fail(r.failed[0]) : Effect.void
-
-/**
- * A report node copies its files into the project (report/) when it runs; on a cached run the copy is refreshed here
- * from the cached artifact, so report/ always matches the pipeline just run.
- */
-const republishReports = (graph: Graph, result: RunResult) =>
-  Effect.gen(function* () {
-    const c = yield* Cache
-    for (const r of result.nodes) {
-      const node = graph.byId.get(r.id)
-      if (node?.stage.name !== "report" || r.status !== "cached" || r.output === undefined) continue
-      const out = (node.params as { out?: string | null }).out
-      if (out === null || out === undefined) continue
-      yield* publishReport(c.store.objectDir(r.output), path.resolve(out)).pipe(Effect.mapError((e) => new CacheError({ message: e.message })))
-    }
-  })
 
 const planLine = (e: PlanEntry): string => {
   const head =
@@ -133,7 +117,6 @@ const run = Command.make(
       const n = yield* jobsOf(jobs)
       yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
-      yield* republishReports(graph, result)
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
       yield* failIfFailed(result)

@@ -14,9 +14,9 @@
  * Positive target: mean embedding of the segment's labels. Segments of tracks without labels are not trained on.
  */
 import { AdamW } from "./adamw.ts"
-import { planEpoch, upsampledPool, type BatchingMode } from "./batching.ts"
+import { planEpoch, upsampledPool } from "./batching.ts"
 import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
-import { alignmentRegulariser, tripletLoss, type RegulariserVersion } from "./loss.ts"
+import { alignmentRegulariser, tripletLoss } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
 import { Rng } from "./rng.ts"

@@ -7,11 +7,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { whileRegistered } from "./activity.ts"
 import { Cache, type CacheService } from "./cache.ts"
-import { CacheError, NodeFailed } from "./errors.ts"
+import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { nodeComponents } from "./keys.ts"
 import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
 import { withLock } from "./lock.ts"
+import { publishFiles } from "./publish.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
 import type { KeyComponents } from "./store.ts"
@@ -24,6 +25,8 @@ export interface NodeResult {
   readonly output?: string
   readonly ms: number
   readonly error?: string
+  /** Tags of the stage's error and its causes (see errorTags), when the node failed in its stage. */
+  readonly errorTags?: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -79,6 +82,26 @@ const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Eff
     cache.store.deleteKey(key)
     return undefined
   })
+
+/** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
+const checkout = (
+  cache: CacheService,
+  node: GraphNode,
+  output: string,
+  warn: (m: string) => Effect.Effect<void>,
+  note: (m: string) => Effect.Effect<void>,
+): Effect.Effect<void> => {
+  const publish = node.stage.publish
+  if (publish === undefined) return Effect.void
+  return Effect.gen(function* () {
+    const artifact = yield* loadArtifact(cache, node, output)
+    const publication = yield* publish(node.params, artifact.value)
+    if (publication === undefined) return
+    const to = path.resolve(publication.to)
+    yield* publishFiles(artifact.dir, publication.files, to)
+    yield* note(`published ${publication.files.length} file${publication.files.length === 1 ? "" : "s"} to ${to} (a copy; the cached artifact is the source of truth)`)
+  }).pipe(Effect.catchAll((e) => warn(`not published: ${e.message}`)))
+}
 
 const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   const keep = new Set<string>()
@@ -148,10 +171,11 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
             results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
             yield* reporter.nodeEnd(node.id, status, ms, extra.error)
           })
-        const fail = (message: string) =>
+        const fail = (message: string, cause?: unknown) =>
           Effect.gen(function* () {
-            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message }))
-            yield* finish("failed", { error: message })
+            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message, cause }))
+            const tags = errorTags(cause)
+            yield* finish("failed", { error: message, ...(tags.length > 0 ? { errorTags: tags } : {}) })
             return { ok: false } as Outcome
           })
 
@@ -180,6 +204,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
         const hit = yield* cachedOutput(cache, key, warn)
         if (hit !== undefined) {
           yield* remember(hit)
+          yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
           return { ok: true, output: hit } as Outcome
         }
@@ -190,9 +215,10 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           const message =
             failure !== undefined ? failure.message : Exit.isInterrupted(exit) ? "interrupted" : `crashed: ${String(exit.cause)}`
           if (Exit.isInterrupted(exit)) return yield* Effect.interrupt
-          return yield* fail(message)
+          return yield* fail(message, failure?.cause)
         }
         yield* remember(exit.value.output)
+        yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
         yield* finish(exit.value.status, { key, output: exit.value.output })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
@@ -281,7 +307,7 @@ const execute = (
 ): Effect.Effect<string, NodeFailed, Reporter | StageEnv> =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
-    const nodeFailed = (message: string) => new NodeFailed({ node: node.id, stage: node.stage.name, message })
+    const nodeFailed = (message: string, cause?: unknown) => new NodeFailed({ node: node.id, stage: node.stage.name, message, cause })
     const t0 = Date.now()
     // Resolve inputs: upstream artifacts are decoded only now, when a node actually runs.
     const inputs: Record<string, unknown> = {}
@@ -322,7 +348,7 @@ const execute = (
     const value = yield* node.stage
       .run({ nodeId: node.id, params: node.params, inputs: inputs as never, outDir: staging, progress, threads })
       .pipe(
-        Effect.mapError((e) => nodeFailed(e.message)),
+        Effect.mapError((e) => nodeFailed(e.message, e)),
         Effect.catchAllDefect((d) => Effect.fail(nodeFailed(`stage '${node.stage.name}' crashed: ${d instanceof Error ? d.message : String(d)}`))),
         Effect.onError(() => cleanup),
       )

@@ -8,10 +8,10 @@
  * phase; see src/report/tables.ts), the node id `eval.<split>.<phase>` / `vote.<split>.<phase>` deciding only what
  * they leave open. Models are matched to evaluations by the model node each evaluation records.
  *
- * `out` (default "report", relative to the current working directory; null: none): the stage ALSO copies its files
- * there after producing them, so `mea run pipeline.yaml` leaves report/report.md in the project. That copy is a
- * convenience refreshed whenever the node runs (a failed copy is a warning, not a failed node); the cached artifact is
- * the source of truth, and `publishReport` (src/report/publish.ts) makes the same copy from a cached artifact.
+ * `out` (default "report", relative to the current working directory; null: none): the stage publishes its files
+ * there, so `mea run pipeline.yaml` leaves report/report.md in the project. The engine makes that copy after every run
+ * of the node, cached or not (a failed copy is a warning, not a failed node); the cached artifact is the source of
+ * truth.
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
@@ -23,11 +23,9 @@ import { curvesSvg, labelsSvg, plotNamer, readProjection, type ClusterSection, t
 import { renderHtml } from "../report/html.ts"
 import { renderMarkdown } from "../report/markdown.ts"
 import { PUBLISHED_SOURCE } from "../report/published.ts"
-import { copyReportFiles } from "../report/publish.ts"
-import { HTML_FILE, MARKDOWN_FILE, type Report, type Results, ResultsSchema, RESULTS_FILE } from "../artifacts/report.ts"
 import { assembleTables } from "../report/tables.ts"
 import { ClustersCodec } from "../artifacts/clusters.ts"
-import { ReportCodec } from "../artifacts/report.ts"
+import { HTML_FILE, MARKDOWN_FILE, ReportCodec, reportFiles, RESULTS_FILE, ResultsSchema, type Report, type Results } from "../artifacts/report.ts"
 
 /**
  * mea writes only into its cache and this report folder: `out` must stay below the working directory, so neither an
@@ -116,16 +114,7 @@ export const ReportStage = defineStage({
         unplaced: [...unplaced],
         warnings,
       }
-      if (ctx.params.out !== null) {
-        const outDir = path.resolve(process.cwd(), ctx.params.out)
-        // The artifact is the result; a copy that cannot be written is worth a warning, not the loss of the result.
-        yield* copyReportFiles(ctx.outDir, value, outDir).pipe(
-          Effect.matchEffect({
-            onFailure: (e) => ctx.progress.warn(`report not copied to ${outDir}: ${e.message}`),
-            onSuccess: () => ctx.progress.note(`report copied to ${path.join(outDir, MARKDOWN_FILE)} (a convenience; the cached artifact is the source of truth)`),
-          }),
-        )
-      }
       return value
     }),
+  publish: (params, value) => (params.out === null ? undefined : { to: params.out, files: reportFiles(value) }),
 })
