@@ -51,6 +51,7 @@ const f = (x: number) => x.toFixed(1)
 console.log(`off (baseline): wall ${f(sum(off, "wall"))} s, cpu ${f(sum(off, "cpu"))} s`)
 console.log(`on:             wall ${f(sum(on, "wall"))} s, cpu ${f(sum(on, "cpu"))} s; block hashing ${f(sum(on, "hashMs") / 1000)} s over ${f(sum(on, "hashMb"))} MB`)
 console.log(`ratio on/off: wall ${(sum(on, "wall") / sum(off, "wall")).toFixed(3)}, cpu ${(sum(on, "cpu") / sum(off, "cpu")).toFixed(3)}`)
-console.log(`block hashing share of the checked run's cpu time: ${((100 * sum(on, "hashMs")) / 1000 / sum(on, "cpu")).toFixed(2)}% (goal < 5%)`)
+// The in-process hashing time is wall time around each hash call (a loaded machine inflates it); the CPU ratio is the figure.
+console.log(`cost of integrity: ${((sum(on, "cpu") / sum(off, "cpu") - 1) * 100).toFixed(1)}% cpu, ${((sum(on, "wall") / sum(off, "wall") - 1) * 100).toFixed(1)}% wall (goal < 5%)`)
 console.log(`load average ${load()}`)
 fs.rmSync(work, { recursive: true, force: true })

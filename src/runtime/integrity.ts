@@ -23,8 +23,23 @@ import * as path from "node:path"
 export const BLOCK_BYTES = 1 << 20
 const HEAD_BYTES = 64 << 10
 const MANIFEST = ".mea-manifest.json"
-/** Verified blocks kept per open reader, so sequential small reads do not re-read or re-hash a block. */
-const CACHED_BLOCKS = 4
+/**
+ * Verified blocks kept in memory for the whole process (least recently used out), shared by all readers: stages open
+ * the same file many times (a reader per track or per batch), and a block checked once is served from memory after,
+ * never re-read from disk unchecked.
+ */
+const CACHE_BYTES = 48 << 20
+const verifiedBlocks = new Map<string, Buffer>()
+let cachedBytes = 0
+const remember = (id: string, block: Buffer): void => {
+  verifiedBlocks.set(id, block)
+  cachedBytes += block.length
+  while (cachedBytes > CACHE_BYTES) {
+    const [oldest, buf] = verifiedBlocks.entries().next().value!
+    verifiedBlocks.delete(oldest)
+    cachedBytes -= buf.length
+  }
+}
 
 /**
  * bench/integrity.ts only: MEA_INTEGRITY=off records no block hashes and checks nothing (the baseline of the cost
@@ -122,6 +137,12 @@ const corrupt = (file: string, artifact: string, problem: string): never => {
 /** Forgets what is known about an artifact (after it was quarantined, so its rebuilt copy is read afresh). */
 export const forgetArtifact = (hash: string): void => {
   detected.delete(hash)
+  for (const [id, buf] of verifiedBlocks) {
+    if (id.startsWith(`${hash}/`)) {
+      verifiedBlocks.delete(id)
+      cachedBytes -= buf.length
+    }
+  }
   for (const dir of manifests.keys()) if (dir.endsWith(hash)) manifests.delete(dir)
 }
 
@@ -214,7 +235,6 @@ export class VerifiedReader {
   readonly size: number
   private fd: number | undefined
   private readonly located: Located | undefined
-  private readonly blocks = new Map<number, Buffer>()
 
   constructor(readonly file: string) {
     this.located = locate(file)
@@ -262,8 +282,14 @@ export class VerifiedReader {
   }
 
   private block(index: number, loc: Located): Buffer {
-    const hit = this.blocks.get(index)
-    if (hit !== undefined) return hit
+    // Keyed by artifact and name: the content is immutable for that pair (a quarantined copy is forgotten).
+    const id = `${loc.artifact}/${loc.entry.name}#${index}`
+    const hit = verifiedBlocks.get(id)
+    if (hit !== undefined) {
+      verifiedBlocks.delete(id)
+      verifiedBlocks.set(id, hit)
+      return hit
+    }
     const bs = loc.blockBytes
     const length = Math.min(bs, this.size - index * bs)
     const buf = Buffer.allocUnsafe(length)
@@ -272,15 +298,13 @@ export class VerifiedReader {
     if (n !== length || expected === undefined || blockHash(buf) !== expected) {
       corrupt(this.file, loc.artifact, `bytes ${index * bs}-${index * bs + length - 1} (block ${index + 1} of ${loc.entry.blocks!.length}) do not match the hash recorded when it was written`)
     }
-    if (this.blocks.size >= CACHED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value!)
-    this.blocks.set(index, buf)
+    remember(id, buf)
     return buf
   }
 
   close(): void {
     if (this.fd !== undefined) fs.closeSync(this.fd)
     this.fd = undefined
-    this.blocks.clear()
   }
 }
 
