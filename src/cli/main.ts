@@ -21,6 +21,7 @@ import { ensureWritable } from "../runtime/activity.ts"
 import { findUnknownOption } from "./argv.ts"
 import { installColourPolicy } from "./colour.ts"
 import { loadPlugins } from "./plugins.ts"
+import { predictCommand } from "./predict.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../artifacts/model.ts"
 import * as path from "node:path"
@@ -298,7 +299,7 @@ const exportCmd = Command.make(
 
 const mea = Command.make("mea").pipe(
   Command.withDescription("mea: cross-dataset music emotion pipelines with a content-hash cache"),
-  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd]),
+  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd, predictCommand]),
 )
 
 const cli = Command.run(mea, { name: "mea", version: "0.1.0" })

@@ -17,41 +17,11 @@ import { type LabelMatrix, readLabelMatrix, selectLabels } from "../labels/provi
 import { defaultVectorsFile, embedWithWordVectors } from "../labels/providers/word-vectors.ts"
 import { DEFAULT_TEMPLATE, labelTexts, meanVector } from "../labels/text.ts"
 import { OnnxRuntimeLive } from "../onnx/runtime.ts"
-import { attempt, defineStage, Input, StageError, type StageEnv } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError, type StageEnv } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
-import { EMBEDDINGS_FILE, type LabelEmbeddings, LabelEmbeddingsCodec } from "../artifacts/label-embeddings.ts"
+import { EMBEDDINGS_FILE, LabelEmbedParams, type LabelEmbeddings, LabelEmbeddingsCodec } from "../artifacts/label-embeddings.ts"
 
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-
-export const LabelEmbedParams = Schema.Struct({
-  provider: Schema.optionalWith(Schema.Literal("word-vectors", "onnx", "http", "precomputed"), { default: () => "word-vectors" as const }),
-  /** The labels, when there is no `dataset` input (or to embed a subset of it, in this order). */
-  labels: Schema.optional(Schema.Array(Schema.String)),
-  /** The data set name recorded in the output when there is no `dataset` input (default: the file's or node's name). */
-  name: Schema.optional(Schema.String),
-  /** E.g. "music that feels {label}". */
-  template: Schema.optionalWith(Schema.String, { default: () => DEFAULT_TEMPLATE }),
-  /** label -> texts to embed instead of the label; its embedding is their mean. */
-  augmentation: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })),
-  /** L2-normalise each label's embedding (default: yes, except for precomputed, which is kept as stored). */
-  normalise: Schema.optional(Schema.Boolean),
-  // precomputed
-  labels_key: Schema.optionalWith(Schema.String, { default: () => "labels" }),
-  features_key: Schema.optionalWith(Schema.String, { default: () => "text_features" }),
-  // onnx
-  max_length: Schema.optional(PositiveInt),
-  // http
-  url: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
-  api: Schema.optionalWith(Schema.Literal("openai", "ollama"), { default: () => "openai" as const }),
-  /** Name of the environment variable that holds the API key; the key never enters params, logs or cache keys. */
-  api_key_env: Schema.optional(Schema.String),
-  batch_size: Schema.optionalWith(PositiveInt, { default: () => 32 }),
-  retries: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 4 }),
-  timeout_ms: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
-  backoff_ms: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 500 }),
-})
-export type LabelEmbedParams = typeof LabelEmbedParams.Type
+export { LabelEmbedParams } from "../artifacts/label-embeddings.ts"
 
 const fail = (message: string) => new StageError({ message })
 
@@ -88,7 +58,8 @@ const perLabel = (
 
 export const LabelEmbedStage = defineStage({
   name: "label-embed",
-  version: 1,
+  // 2: the artifact records its settings (for embedding other labels the same way).
+  version: 2,
   description: "Embeds each label of a data set (templates, augmentation) with word vectors, an ONNX sentence model, an HTTP service, or a precomputed file",
   params: LabelEmbedParams,
   inputs: {
@@ -136,6 +107,11 @@ export const LabelEmbedStage = defineStage({
         normalised: normalise,
         file: EMBEDDINGS_FILE,
         oov: [...embedded.oov],
+        settings: {
+          ...(({ labels: _labels, name: _name, ...rest }) => rest)(p),
+          ...(file !== undefined ? { file: file.path } : {}),
+          ...(ctx.inputs.model !== undefined ? { model_dir: ctx.inputs.model.path } : {}),
+        },
       }
       return value
     }),
@@ -148,7 +124,7 @@ const requireLabels = (wanted: ReadonlyArray<string> | undefined, provider: stri
       ? Effect.fail(fail("the label list is empty"))
       : Effect.succeed(wanted)
 
-const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => attempt("label texts", () => labelTexts(labels, p.template, p.augmentation))
+const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => Effect.mapError(labelTexts(labels, p.template, p.augmentation), stageError("label texts"))
 
 const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: ReadonlyArray<string> | undefined): Effect.Effect<Embedded, StageError> =>
   Effect.gen(function* () {

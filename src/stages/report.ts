@@ -50,7 +50,8 @@ const RESULTS_DESCRIPTION =
 
 export const ReportStage = defineStage({
   name: "report",
-  version: 1,
+  // 2: the song-level aggregations side by side.
+  version: 2,
   description: "The results in the published table's layout with chance levels and published numbers: report.md, report.html (SVG plots), results.json",
   params: ReportParams,
   inputs: {

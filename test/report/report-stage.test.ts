@@ -61,7 +61,7 @@ describe("report stage", () => {
       })
       expect(cell.published).toEqual(PUBLISHED[level][phase][split])
     }
-    expect(value.tables).toEqual({ metric: results.metric, columns: results.columns, segment: results.segment, song: results.song })
+    expect(value.tables).toEqual({ metric: results.metric, columns: results.columns, segment: results.segment, song: results.song, song_aggregations: results.song_aggregations })
 
     // report.md: every number with its chance level and the published one.
     const md = fs.readFileSync(path.join(r.outDir, "report.md"), "utf8")
