@@ -17,6 +17,9 @@ import { planGraph, type PlanEntry } from "../runtime/plan.ts"
 import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
 import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
+import { ensureWritable } from "../runtime/activity.ts"
+import { findUnknownOption } from "./argv.ts"
+import { installColourPolicy } from "./colour.ts"
 import { cacheFor, clusterOpt, executorFor, resolveWhere, storeOpt } from "./distributed.ts"
 import { loadPlugins } from "./plugins.ts"
 import { predictCommand } from "./predict.ts"
@@ -119,6 +122,7 @@ const run = Command.make(
         return
       }
       const n = yield* jobsOf(jobs, where)
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
@@ -148,6 +152,7 @@ const sweep = Command.make(
       const graphs = yield* Effect.forEach(points, (p) => loadGraph(pipeline, [...params, ...p]))
       const where = resolveWhere({ store, cluster }, graphs[0]?.pipeline.spec)
       const n = yield* jobsOf(jobs, where)
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       yield* Effect.gen(function* () {
       const c = yield* Cache
       const outputs: Array<{ params: Record<string, unknown>; result: RunResult; metrics: Record<string, unknown> }> = []
@@ -256,7 +261,7 @@ const diff = Command.make("diff", { a: refArg("a"), b: refArg("b"), pipeline: pi
 
 const gcCmd = Command.make("gc", { dryRun: Options.boolean("dry-run"), cache: cacheOpt }, ({ dryRun, cache }) =>
   Effect.gen(function* () {
-    const r = yield* gc(dryRun)
+    const r = yield* gc(dryRun, (m) => Console.error(m))
     const verb = dryRun ? "would remove" : "removed"
     yield* Console.log(`${verb} ${r.removed.length} artifacts (${formatBytes(r.freedBytes)}), ${r.runsRemoved} old run records, ${r.tmpRemoved} abandoned staging folders; kept ${r.kept}`)
   }).pipe(withCache(cache)),
@@ -321,7 +326,17 @@ const render = (e: unknown): string => {
   return `error: ${e instanceof Error ? e.message : String(e)}`
 }
 
-const main = cli(process.argv).pipe(
+installColourPolicy()
+
+/** An unknown option is named before @effect/cli would blame the positional argument after it. */
+const checkOptions = Effect.suspend(() => {
+  const unknown = findUnknownOption(mea, process.argv.slice(2))
+  return unknown === undefined
+    ? Effect.void
+    : Effect.fail(new UsageError({ message: `unknown option '${unknown.option}' for 'mea ${unknown.command}' (its options: ${unknown.known.join(", ")})` }))
+})
+
+const main = Effect.zipRight(checkOptions, cli(process.argv)).pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, stageRegistryLayer(stages, loadPlugins(process.env.MEA_PLUGINS)))),
   Effect.catchAllCause((cause) =>
     Effect.sync(() => {

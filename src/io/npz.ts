@@ -4,7 +4,7 @@
  */
 import { Data } from "effect"
 import { unzipSync } from "fflate"
-import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 import { decodeNpy, type NpyArray, NpyError } from "./npy.ts"
 
 export class NpzError extends Data.TaggedError("NpzError")<{ readonly message: string }> {}
@@ -31,4 +31,4 @@ export const decodeNpz = (bytes: Uint8Array, what: string): Readonly<Record<stri
   return out
 }
 
-export const readNpz = (file: string): Readonly<Record<string, NpyArray>> => decodeNpz(fs.readFileSync(file), file)
+export const readNpz = (file: string): Readonly<Record<string, NpyArray>> => decodeNpz(readVerifiedFile(file), file)

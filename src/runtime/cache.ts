@@ -30,6 +30,13 @@ export const cacheLayer = (dir: string, remote: Option.Option<RemoteStoreService
         const store = new Store(dir)
         return { store, files: new FileState(path.join(dir, "state", "files.json")), remote }
       }),
-      (c) => Effect.sync(() => c.files.save()),
+      (c) =>
+        Effect.sync(() => {
+          try {
+            c.files.save()
+          } catch {
+            // A read-only or full cache: the stat cache only saves re-hashing next time; losing it loses nothing.
+          }
+        }),
     ),
   )

@@ -8,9 +8,12 @@
 import { Context, Deferred, Effect, Either, Exit, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { whileRegistered } from "./activity.ts"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
+import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
+import { nodeComponents } from "./keys.ts"
 import { withLock } from "./lock.ts"
 import { lookupNode } from "./lookup.ts"
 import { publishFiles } from "./publish.ts"
@@ -59,7 +62,7 @@ export const loadArtifact = (
   Effect.gen(function* () {
     const dir = cache.store.objectDir(hash)
     const json = yield* Effect.try({
-      try: () => JSON.parse(fs.readFileSync(path.join(dir, VALUE), "utf8")) as unknown,
+      try: () => JSON.parse(readVerifiedFile(path.join(dir, VALUE), "utf8")) as unknown,
       catch: (e) => new CacheError({ message: `cannot read the output of node '${node.id}' (${hash.slice(0, 12)}): ${String(e)}` }),
     })
     const value = yield* Schema.decodeUnknown(node.stage.output.schema)(json).pipe(
@@ -144,9 +147,32 @@ const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   return keep
 }
 
+/** Every node `id` depends on, directly or not. */
+const ancestors = (graph: Graph, id: string): Set<string> => {
+  const out = new Set<string>()
+  const visit = (n: string) => {
+    for (const d of graph.byId.get(n)?.deps ?? []) {
+      if (!out.has(d)) {
+        out.add(d)
+        visit(d)
+      }
+    }
+  }
+  visit(id)
+  return out
+}
+
 type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false }
 
+/** Runs a graph, registered as a live run of its cache (activity.ts: gc waits for it; crashed runs' leftovers go). */
 export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
+  Effect.gen(function* () {
+    const cache = yield* Cache
+    const reporter = yield* Reporter
+    return yield* whileRegistered(cache.store.root, path.resolve(graph.pipeline.file), reporter.info, runRegistered(graph, options))
+  })
+
+const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
   Effect.gen(function* () {
     const cache = yield* Cache
     const reporter = yield* Reporter
@@ -158,9 +184,14 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
     const done = new Map<string, Deferred.Deferred<Outcome>>()
     for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
     const outputs = new Map<string, string>()
+    /** Node id -> its key in this run (to drop the key record of an output found corrupt). */
+    const keys = new Map<string, string>()
     const results = new Map<string, NodeResult>()
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
+    /** The node's key and cached output (repairing corrupt records, fetching from a shared store). */
+    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>) =>
+      lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn })
 
     const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter | Cache> =>
       Effect.gen(function* () {
@@ -192,12 +223,11 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return { ok: false } as Outcome
         }
 
-        const lookup = (repairWarn: (m: string) => Effect.Effect<void>) =>
-          lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn: repairWarn })
-        const found = yield* lookup(warn)
+        const found = yield* lookupFor(node, warn)
         if (found._tag === "Error") return yield* fail(found.message)
         if (found._tag === "Pending") return yield* fail(`internal: upstream ${found.waitingOn.join(", ")} has no output`)
         const { key, components } = found
+        keys.set(node.id, key)
 
         const remember = (output: string) =>
           Effect.sync(() => {
@@ -214,20 +244,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return { ok: true, output: hit } as Outcome
         }
 
-        const computeUnderLock = withLock(
-          cache.store.locks,
-          key,
-          node.id,
-          (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
-          Effect.gen(function* () {
-            // Another process may have finished it while we waited for the lock.
-            const again = yield* lookup(warn)
-            if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
-            const r = yield* executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs })
-            return { status: "ran" as const, ...r }
-          }),
-        )
-        const exit = yield* Effect.exit(semaphore.withPermits(1)(computeUnderLock))
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(compute(node, key, components, warn)))
         if (Exit.isFailure(exit)) {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           const message =
@@ -241,6 +258,58 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         yield* finish(exit.value.status, { key, output: exit.value.output, ...(worker !== undefined ? { worker } : {}) })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
+
+    /**
+     * Computes a node under its key's lock (or takes what another process finished meanwhile). A reader that finds an
+     * upstream artifact corrupt makes integrity.ts quarantine it, rebuild its producer through this same function
+     * (without a second permit: the consumer holds one) and retry once.
+     */
+    const compute = (
+      node: GraphNode,
+      key: string,
+      components: KeyComponents,
+      warn: (m: string) => Effect.Effect<void>,
+    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> =>
+      withLock(
+        cache.store.locks,
+        key,
+        node.id,
+        (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+        Effect.gen(function* () {
+          // Another process may have finished it while we waited for the lock.
+          const again = yield* lookupFor(node, warn)
+          if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
+          const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
+            const hash = outputs.get(id)
+            return hash === undefined ? [] : [{ input: id, node: id, hash }]
+          })
+          const output = yield* recoverCorruptInputs({
+            upstream,
+            attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs }),
+            quarantine: (hash) => {
+              cache.store.quarantine(hash)
+              for (const u of upstream) if (u.hash === hash && keys.has(u.node)) cache.store.deleteKey(keys.get(u.node)!)
+            },
+            rebuild: (id) =>
+              Effect.gen(function* () {
+                const producer = graph.byId.get(id)!
+                const known = nodeComponents(producer, (d) => outputs.get(d), cache.files, cache.store)
+                if (known._tag === "Pending") return yield* Effect.fail(new NodeFailed({ node: id, stage: producer.stage.name, message: "internal: upstream has no output" }))
+                const rebuilt = yield* compute(producer, known.key, known.components, (m) => reporter.warn(id, m))
+                yield* reporter.info(`rebuilt  ${id} (${rebuilt.output.slice(0, 12)})`)
+                return rebuilt.output
+              }),
+            warn,
+            changed: (id, before, after) =>
+              new NodeFailed({
+                node: node.id,
+                stage: node.stage.name,
+                message: `upstream '${id}' was rebuilt after its output was found corrupt, and came out different (${before.slice(0, 12)} -> ${after.slice(0, 12)}); run again`,
+              }),
+          })
+          return { status: "ran" as const, ...output }
+        }),
+      )
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close

@@ -10,6 +10,8 @@ export const ManifestFile = Schema.Struct({
   size: Schema.Number,
   hash: Schema.String,
   head: Schema.String,
+  /** Hashes of consecutive blocks of `blockBytes` (integrity.ts: readers check what they read against them). */
+  blocks: Schema.optional(Schema.Array(Schema.String)),
 })
 export type ManifestFile = typeof ManifestFile.Type
 
@@ -21,6 +23,8 @@ export const Manifest = Schema.Struct({
   hash: Schema.String,
   /** How many leading bytes `head` hashes (absent in manifests written before it was recorded: 1 MiB). */
   headBytes: Schema.optional(Schema.Number),
+  /** Block size of the files' `blocks` (absent in manifests written before block hashes were recorded). */
+  blockBytes: Schema.optional(Schema.Number),
   files: Schema.Array(ManifestFile),
 })
 export type Manifest = typeof Manifest.Type
@@ -46,7 +50,8 @@ export type KeyComponents = typeof KeyComponents.Type
 /** key -> output hash, with what the key was computed from. */
 export const KeyRecord = Schema.Struct({
   key: Schema.String,
-  output: Schema.String,
+  /** A record that decodes but names no output hash is as garbled as one that does not parse. */
+  output: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
   node: Schema.String,
   stage: Schema.String,
   components: KeyComponents,

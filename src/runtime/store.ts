@@ -15,6 +15,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Either } from "effect"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
+import { BLOCK_BYTES, hashFileBlocks } from "./integrity.ts"
 import {
   CorruptRecord,
   decodeRecord,
@@ -133,10 +134,12 @@ export class Store {
       .map((name): ManifestFile => {
         const full = path.join(staging, name)
         fsyncFile(full)
-        return { name, size: fs.statSync(full).size, hash: hashFile(full), head: hashHead(full, HEAD_BYTES) }
+        // One read gives the content hash, the head hash and the block hashes (integrity.ts).
+        const h = hashFileBlocks(full)
+        return { name, size: h.size, hash: h.hash, head: h.head, blocks: h.blocks }
       })
     const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
-    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, files }
+    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, files }
     writeJsonAtomic(path.join(staging, MANIFEST), manifest)
     fsyncDir(staging)
     const target = this.objectDir(hash)
@@ -200,6 +203,14 @@ export class Store {
 
   keyFile(key: string): string {
     return path.join(this.keys, key.slice(0, 2), `${key}.json`)
+  }
+  /** Where a key record lives (for messages). */
+  keyRecordPath(key: string): string {
+    return this.keyFile(key)
+  }
+  /** A key record that exists but cannot be read as one (integrity: the user is told, then it is recomputed). */
+  keyRecordGarbled(key: string): boolean {
+    return Either.isLeft(this.getKey(key))
   }
   /** A key's record: undefined when there is none, a CorruptRecord when its file does not decode. */
   getKey(key: string): Either.Either<KeyRecord | undefined, CorruptRecord> {

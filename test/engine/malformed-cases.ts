@@ -61,4 +61,7 @@ export const cases: ReadonlyArray<Case> = [
   { name: "cli: explain unknown node", yaml: OK, args: ["explain", "p.yaml", "zz"], expected: "error: no node 'zz' in p.yaml (nodes: a, b)" },
   { name: "cli: show unknown ref", args: ["show", "nothing-here"], expected: "error: 'nothing-here' is neither a node id with a cached output nor a hash prefix in <dir>/cache" },
   { name: "cli: unknown command", args: ["rnu", "p.yaml"], expected: "Invalid subcommand for mea - use one of 'run', 'sweep', 'status', 'explain', 'ls', 'show', 'diff', 'gc', 'verify', 'schema', 'stages', 'export', 'predict', 'worker'" },
+  { name: "yaml: alias bomb (billion laughs)", yaml: "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nstages: {}\n", expected: "error: p.yaml:1:1: YAML aliases expand too far (Excessive alias count indicates a resource exhaustion attack); expected at most 1000 alias uses" },
+  { name: "cli: unknown option before the pipeline", yaml: OK, args: ["run", "--nope", "p.yaml"], expected: "error: unknown option '--nope' for 'mea run' (its options: --cache, --dry-run, --help, --jobs, --json, --param, --quiet, -j, -p, -q)" },
+  { name: "cli: unknown option after the pipeline", yaml: OK, args: ["status", "p.yaml", "--verbose"], expected: "error: unknown option '--verbose' for 'mea status' (its options: --cache, --help, --json, --param, -p)" },
 ]

@@ -102,6 +102,18 @@ export const httpEmbed = (
   texts: ReadonlyArray<string>,
   opts: HttpOptions,
   onRetry: (message: string) => Effect.Effect<void> = () => Effect.void,
+): Effect.Effect<ReadonlyArray<Float32Array>, HttpEmbedError> => {
+  // A server may echo the request (Authorization header included) in an error body, which then reaches messages:
+  // every text that leaves this function has the key blanked out.
+  const key = opts.apiKeyEnv === undefined ? undefined : (opts.env ?? process.env)[opts.apiKeyEnv]
+  const redact = (text: string): string => (key === undefined || key.length < 4 ? text : text.replaceAll(key, "[api key]"))
+  return embedWithKey(texts, opts, (m) => onRetry(redact(m))).pipe(Effect.mapError((e) => new HttpEmbedError({ message: redact(e.message) })))
+}
+
+const embedWithKey = (
+  texts: ReadonlyArray<string>,
+  opts: HttpOptions,
+  onRetry: (message: string) => Effect.Effect<void>,
 ): Effect.Effect<ReadonlyArray<Float32Array>, HttpEmbedError> =>
   Effect.gen(function* () {
     const endpoint = endpointOf(opts.url, opts.api)
