@@ -80,12 +80,12 @@ describe("corruption", () => {
     {
       name: "a deleted object",
       damage: (object) => fs.rmSync(object("big"), { recursive: true }),
-      message: /warn {3}big: cached output [0-9a-f]{12} is corrupt \(its manifest is missing or unreadable\); rebuilding it/,
+      message: /warn {3}big: cached output [0-9a-f]{12} is corrupt \(its manifest is missing\); rebuilding it/,
     },
     {
       name: "a garbled manifest",
       damage: (object) => fs.writeFileSync(path.join(object("big"), ".mea-manifest.json"), '{"hash": "nope", "files": [{'),
-      message: /warn {3}big: cached output [0-9a-f]{12} is corrupt \(its manifest is missing or unreadable\); rebuilding it/,
+      message: /warn {3}big: cached output [0-9a-f]{12} is corrupt \(its manifest is unreadable \(not JSON: [^)]*\)\); rebuilding it/,
     },
     {
       name: "a garbled value.json",
@@ -95,7 +95,7 @@ describe("corruption", () => {
     {
       name: "a garbled key record",
       damage: (_object, _dir, key) => fs.writeFileSync(key, "{ not json"),
-      message: /warn {3}big: its key record .*keys[\\/][0-9a-f]{2}[\\/][0-9a-f]{64}\.json is garbled; recomputing/,
+      message: /warn {3}big: key record .*keys[\\/][0-9a-f]{2}[\\/][0-9a-f]{64}\.json is unreadable \(not JSON: [^)]*\); rebuilding it/,
     },
   ]
   for (const c of cases) {
