@@ -10,13 +10,13 @@ import type { Features } from "../stages/mert.ts"
 import type { Segments } from "../stages/segment.ts"
 import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
 import type { BatchingMode } from "./batching.ts"
-import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
+import { alignEmbeddings, chooseLayers, featureFile, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
 import { NetEngine } from "./engine.ts"
 import { writeEvaluation, type Evaluation } from "./evaluation.ts"
 import type { RegulariserVersion } from "./loss.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
-import { openRows, type RowSource } from "./rows.ts"
+import { compileRows, openRows, type CompileOptions, type RowSource } from "./rows.ts"
 import { standardisedRows } from "./standardise.ts"
 import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
 
@@ -66,6 +66,12 @@ export interface TrainSettings {
   readonly num_layers?: number
   readonly dropout?: number
   readonly standardise: boolean
+  /** Row order within an epoch (see TrainOptions.shuffle). */
+  readonly shuffle?: "auto" | "random" | "block"
+  readonly shuffle_block?: number
+  readonly shuffle_window?: number
+  /** How training rows are held (benches and tests): in memory up to this many bytes, else on disk in blocks. */
+  readonly rows?: Pick<CompileOptions, "inMemoryLimit" | "blockRows" | "cacheBlocks">
 }
 
 const fail = (message: string) => Effect.fail(new StageError({ message }))
@@ -85,7 +91,7 @@ export const trainModel = (
     const first = inputs[0].features.value
     const layers = chooseLayers(first, s.layers)
     const sets: Array<TrainingSet> = []
-    let validation: { rows: Array<number>; labels: Array<Array<number>> } | undefined
+    let validation: { source: RowSource; rows: Array<number>; labels: Array<Array<number>> } | undefined
     let outDim = 0
     for (const [i, d] of inputs.entries()) {
       const f = d.features.value
@@ -99,13 +105,16 @@ export const trainModel = (
       const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
       const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
       const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
-      const source = yield* attempt(what, () => openRows(d.features.file(f.file), layers))
-      sources.push(source)
       const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
       if (labelled.length < trainRows.rows.length) {
         yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
       }
       if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
+      // Only the chosen layers of the training rows, read once; row j of the source is labelled[j].
+      const source = yield* attempt(what, () =>
+        compileRows(featureFile(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...s.rows }),
+      )
+      sources.push(source)
       let clusterOf: Array<number> | undefined
       if (s.phase !== "baseline1") {
         if (clusters === undefined) return yield* fail(`train: phase '${s.phase}' needs the clusters input (cluster assignments of the training labels)`)
@@ -115,10 +124,15 @@ export const trainModel = (
         clusterOf = d.dataset.value.labels.map((l) => map.get(l)!)
       }
       const upsample = s.upsample[name] ?? 1
-      sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train: labelled, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
+      const train = labelled.map((t, j) => ({ row: j, labels: t.labels }))
+      sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
       if (i === 0) {
         const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
-        validation = { rows: v.rows, labels: v.labels }
+        if (v.rows.length > 0) {
+          const vs = yield* attempt(what, () => compileRows(featureFile(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...s.rows }))
+          sources.push(vs)
+          validation = { source: vs, rows: v.rows.map((_, j) => j), labels: v.labels }
+        }
       }
     }
     // One `upsample` map can serve every split of an experiment, so a held-out data set named in it is only noted.
@@ -145,7 +159,7 @@ export const trainModel = (
     const result = yield* attemptPromise("train", () =>
       train(
         sets,
-        { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
+        { source: validation.source, rows: validation.rows, truth: truthMatrix(validation.labels, sets[0].labels.length), k },
         {
           config,
           phase: s.phase,
@@ -162,6 +176,9 @@ export const trainModel = (
           plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
           threads: env.threads,
           standardise: s.standardise,
+          ...(s.shuffle === undefined ? {} : { shuffle: s.shuffle }),
+          ...(s.shuffle_window === undefined ? {} : { shuffleWindow: s.shuffle_window }),
+          ...(s.shuffle_block === undefined ? {} : { shuffleBlock: s.shuffle_block }),
         },
         (r) => {
           fire(env.progress.advance())
@@ -192,6 +209,8 @@ export const trainModel = (
 
 export interface EvalSettings {
   readonly k?: number
+  /** Features up to this many bytes (the chosen layers) are read into memory at once; larger ones in runs from disk. */
+  readonly inMemoryLimit?: number
   readonly split: SplitChoice
   readonly chance_draws: number
   readonly seed: number
@@ -224,7 +243,7 @@ export const evaluateModel = (
     const standardiser = yield* attempt(`eval: reading model ${model.node}`, () => loadStandardiser(model))
     const emb = yield* Effect.acquireUseRelease(
       attempt(what, () => {
-        const raw = openRows(d.features.file(f.file), m.layers)
+        const raw = openRows(featureFile(d.features), m.layers, s.inMemoryLimit)
         if (standardiser === undefined) return raw
         try {
           return standardisedRows(raw, standardiser)

@@ -42,6 +42,11 @@ export const FeaturesSchema = Schema.Struct({
   sampleRate: Schema.Int,
   /** The ONNX model used (file name and content hash), for provenance. */
   model: Schema.optional(Schema.Struct({ file: Schema.String, hash: Schema.String })),
+  /**
+   * Features imported by reference (stage import-features): the matrix is this file outside the cache, not `file`.
+   * Its size is checked on every open, so a file changed behind mea's back is an error rather than wrong rows.
+   */
+  source: Schema.optional(Schema.Struct({ path: Schema.String, hash: Schema.String, bytes: Schema.Int })),
 })
 export type Features = typeof FeaturesSchema.Type
 

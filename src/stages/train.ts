@@ -8,7 +8,8 @@
  * standardise (default true): every input column (after layer selection and concatenation) is z-scored with the mean
  * and standard deviation of the training rows of all training data sets; the statistics travel in the model
  * (model.safetensors: input_mean, input_std) and eval and the ONNX export apply them. Version 2: models are trained on
- * standardised inputs by default.
+ * standardised inputs by default. Version 3: training reads a once-compiled copy of only the chosen layers of only the
+ * training rows, block-shuffled when it is kept on disk.
  */
 import { Effect, Schema } from "effect"
 import { ModelCodec } from "../model/artifact.ts"
@@ -57,11 +58,21 @@ export const TrainParams = Schema.Struct({
   dropout: Schema.optional(Schema.Number.pipe(Schema.between(0, 0.99))),
   /** z-score every input column with the training rows' mean and standard deviation (std floored at 1e-6). */
   standardise: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Row order within an epoch: random (a full permutation), block (runs of rows that share a 256-row disk block are
+   * permuted, then the rows of every `shuffle_window` runs among themselves), or auto: block when the training rows
+   * are kept on disk (over 256 MB of chosen layers), random when they fit in memory.
+   */
+  shuffle: Schema.optionalWith(Schema.Literal("auto", "random", "block"), { default: () => "auto" as const }),
+  /** Block shuffle: rows per block when the rows are in memory (on disk the block is the read unit, 256 rows). */
+  shuffle_block: Schema.optional(PositiveInt),
+  /** Block shuffle: how many blocks' rows are mixed together (default 16: 4096 rows). */
+  shuffle_window: Schema.optional(PositiveInt),
 })
 
 export const TrainStage = defineStage({
   name: "train",
-  version: 2,
+  version: 3,
   description: "Trains the attention or linear embedding net (standardised inputs, triplet loss, alignment regulariser, AdamW, plateau schedule) on one or more data sets",
   params: TrainParams,
   inputs: {
