@@ -9,20 +9,24 @@ import type { Dataset } from "../stages/dataset.ts"
 import type { Features } from "../stages/mert.ts"
 import { readSegmentTable, type Segments } from "../stages/segment.ts"
 
-/** The feature matrix of a features artifact: its own file, or the file it was imported from by reference. */
-export const featureFile = (features: Artifact<Features>): string => {
-  const src = features.value.source
-  if (src === undefined) return features.file(features.value.file)
-  let bytes: number
-  try {
-    bytes = fs.statSync(src.path).size
-  } catch {
-    throw new Error(`features ${features.node} refer to ${src.path}, which no longer exists; restore it or rerun the import`)
-  }
-  if (bytes !== src.bytes) {
-    throw new Error(`features ${features.node} refer to ${src.path}, which has changed since it was imported (${src.bytes} bytes then, ${bytes} now); rerun the pipeline to import it again`)
-  }
-  return src.path
+/** The feature matrix of a features artifact: its own file, or the files it was imported from by reference. */
+export const featureFiles = (features: Artifact<Features>): Array<string> => {
+  const sources = features.value.sources
+  if (sources === undefined) return [features.file(features.value.file)]
+  return sources.map((src) => {
+    let bytes: number
+    try {
+      bytes = fs.statSync(src.path).size
+    } catch {
+      throw new Error(`features ${features.node} refer to ${src.path}, which no longer exists; restore it or rerun the import`)
+    }
+    if (bytes !== src.bytes) {
+      throw new Error(
+        `features ${features.node} refer to ${src.path}, which has changed since it was imported (${src.bytes} bytes then, ${bytes} now); rerun the pipeline to import it again`,
+      )
+    }
+    return src.path
+  })
 }
 
 export type SplitChoice = "train" | "validation" | "test" | "all"

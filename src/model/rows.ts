@@ -53,7 +53,68 @@ const selector = (layers: ReadonlyArray<number>, D: number) => (src: Float32Arra
   for (let j = 0; j < layers.length; j++) out.set(src.subarray(srcOff + layers[j] * D, srcOff + (layers[j] + 1) * D), outOff + j * D)
 }
 
-export const openRows = (file: string, layers: ReadonlyArray<number>, inMemoryLimit = IN_MEMORY_LIMIT): RowSource => {
+/**
+ * The rows of one features file, or of several read as one matrix (rows of the first file, then of the second, ...;
+ * features imported in parts, e.g. one file per split).
+ */
+export const openRows = (files: string | ReadonlyArray<string>, layers: ReadonlyArray<number>, inMemoryLimit = IN_MEMORY_LIMIT): RowSource => {
+  if (typeof files === "string") return openFile(files, layers, inMemoryLimit)
+  if (files.length === 1) return openFile(files[0], layers, inMemoryLimit)
+  const parts: Array<RowSource> = []
+  const counts: Array<number> = []
+  let width = 0
+  try {
+    for (const f of files) {
+      const reader = new NpyFloat32Reader(f)
+      counts.push(reader.rows)
+      width = Math.max(width, reader.rowShape[reader.rowShape.length - 1] ?? 0)
+      reader.close()
+    }
+    const total = counts.reduce((a, b) => a + b, 0)
+    // The memory budget is for the whole matrix, not per part.
+    const inMemory = total * layers.length * width * 4 <= inMemoryLimit
+    for (const f of files) parts.push(openFile(f, layers, inMemory ? Infinity : 0))
+  } catch (e) {
+    parts.forEach((p) => p.close())
+    throw e
+  }
+  return concatRows(parts, counts)
+}
+
+/** Several row sources as one: row numbers run through the first source's rows, then the second's, ... */
+const concatRows = (parts: ReadonlyArray<RowSource>, counts: ReadonlyArray<number>): RowSource => {
+  const dim = parts[0].dim
+  parts.forEach((p, i) => {
+    if (p.dim !== dim) throw new Error(`feature parts differ in width: part 1 has ${dim} values per row, part ${i + 1} has ${p.dim}`)
+  })
+  const starts = [0]
+  for (const c of counts) starts.push(starts[starts.length - 1] + c)
+  const total = starts[starts.length - 1]
+  const partOf = (r: number): number => {
+    if (r < 0 || r >= total) throw new Error(`row ${r} outside 0..${total - 1}`)
+    let p = 0
+    while (r >= starts[p + 1]) p++
+    return p
+  }
+  return {
+    dim,
+    gather: (indices, out, offset = 0) => {
+      // Consecutive indices in the same part go to that part in one call (keeping its runs of rows together).
+      for (let i = 0; i < indices.length; ) {
+        const p = partOf(indices[i])
+        let n = 1
+        while (i + n < indices.length && indices[i + n] >= starts[p] && indices[i + n] < starts[p + 1]) n++
+        const local = new Int32Array(n)
+        for (let k = 0; k < n; k++) local[k] = indices[i + k] - starts[p]
+        parts[p].gather(local, out, offset + i)
+        i += n
+      }
+    },
+    close: () => parts.forEach((p) => p.close()),
+  }
+}
+
+const openFile = (file: string, layers: ReadonlyArray<number>, inMemoryLimit: number): RowSource => {
   const reader = new NpyFloat32Reader(file)
   let L: number
   let D: number
@@ -118,7 +179,7 @@ const DEFAULT_CACHE_BLOCKS = 48
  * Row `i` of the result is file row `rows[i]` of `file` (its chosen layers, concatenated). `rows` must be ascending:
  * the file is then read front to back, in runs.
  */
-export const compileRows = (file: string, layers: ReadonlyArray<number>, rows: ReadonlyArray<number>, options: CompileOptions): RowSource => {
+export const compileRows = (file: string | ReadonlyArray<string>, layers: ReadonlyArray<number>, rows: ReadonlyArray<number>, options: CompileOptions): RowSource => {
   for (let i = 1; i < rows.length; i++) {
     if (rows[i] <= rows[i - 1]) throw new Error(`compileRows: rows must be strictly ascending (row ${rows[i]} after ${rows[i - 1]})`)
   }

@@ -10,7 +10,7 @@ import type { Features } from "../stages/mert.ts"
 import type { Segments } from "../stages/segment.ts"
 import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
 import type { BatchingMode } from "./batching.ts"
-import { alignEmbeddings, chooseLayers, featureFile, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
+import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
 import { NetEngine } from "./engine.ts"
 import { writeEvaluation, type Evaluation } from "./evaluation.ts"
 import type { RegulariserVersion } from "./loss.ts"
@@ -112,7 +112,7 @@ export const trainModel = (
       if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
       // Only the chosen layers of the training rows, read once; row j of the source is labelled[j].
       const source = yield* attempt(what, () =>
-        compileRows(featureFile(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...s.rows }),
+        compileRows(featureFiles(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...s.rows }),
       )
       sources.push(source)
       let clusterOf: Array<number> | undefined
@@ -129,7 +129,7 @@ export const trainModel = (
       if (i === 0) {
         const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
         if (v.rows.length > 0) {
-          const vs = yield* attempt(what, () => compileRows(featureFile(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...s.rows }))
+          const vs = yield* attempt(what, () => compileRows(featureFiles(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...s.rows }))
           sources.push(vs)
           validation = { source: vs, rows: v.rows.map((_, j) => j), labels: v.labels }
         }
@@ -243,7 +243,7 @@ export const evaluateModel = (
     const standardiser = yield* attempt(`eval: reading model ${model.node}`, () => loadStandardiser(model))
     const emb = yield* Effect.acquireUseRelease(
       attempt(what, () => {
-        const raw = openRows(featureFile(d.features), m.layers, s.inMemoryLimit)
+        const raw = openRows(featureFiles(d.features), m.layers, s.inMemoryLimit)
         if (standardiser === undefined) return raw
         try {
           return standardisedRows(raw, standardiser)
