@@ -8,7 +8,7 @@
 import * as os from "node:os"
 import { BuiltinExtractor } from "../src/features/builtin.ts"
 import { MertStage } from "../src/stages/mert.ts"
-import { segmentSamples } from "../src/stages/segment.ts"
+import { segmentSamples } from "../src/artifacts/segments.ts"
 import { audioArtifacts, lcg } from "../test/features/support.ts"
 import { runStagePromise } from "../test/support/stage-harness.ts"
 

@@ -22,16 +22,16 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { writeNpyFloat32, NpyFloat32Writer } from "../src/io/npy.ts"
 import { MTG_LABELS } from "../src/datasets/vocabularies.ts"
-import { onnxRuntime } from "../src/model/engine.ts"
+import { onnxRuntime } from "../src/model/forward-backward.ts"
 import { GraphBuilder } from "../src/model/onnx/builder.ts"
-import { evaluateModel, trainModel, type TrainSettings } from "../src/model/run.ts"
+import { evaluateModel, trainModel } from "../src/model/train-and-eval.ts"
+import type { TrainSettings } from "../src/model/settings.ts"
 import { referenceConfig } from "../src/model/nets.ts"
-import { EvaluationCodec, type Evaluation } from "../src/model/evaluation.ts"
+import { EvaluationCodec, type Evaluation } from "../src/artifacts/evaluation.ts"
 import type { Artifact, Progress } from "../src/runtime/stage.ts"
-import type { Dataset } from "../src/stages/dataset.ts"
-import { DatasetCodec } from "../src/stages/dataset.ts"
-import { FEATURES_FILE, type Features } from "../src/stages/mert.ts"
-import { SEGMENT_FILE, type Segments } from "../src/stages/segment.ts"
+import { DatasetCodec, type Dataset } from "../src/artifacts/dataset.ts"
+import { FEATURES_FILE, type Features } from "../src/artifacts/features.ts"
+import { SEGMENT_FILE, type Segments } from "../src/artifacts/segments.ts"
 import { VoteStage } from "../src/stages/vote.ts"
 import { artifactOf, runStagePromise } from "../test/support/stage-harness.ts"
 
@@ -203,8 +203,9 @@ const child = async (rows: number): Promise<void> => {
     lr_cooldown: 5,
     min_lr: 1.6e-7,
     standardise: true,
-    ...(arg("--in-memory-limit") === undefined ? {} : { rows: { inMemoryLimit: Number(arg("--in-memory-limit")) } }),
+    shuffle: "auto",
   }
+  const rowsOptions = arg("--in-memory-limit") === undefined ? {} : { rows: { inMemoryLimit: Number(arg("--in-memory-limit")) } }
   let trainStart = 0
   let epochEnd = 0
   const progress: Progress = {
@@ -214,13 +215,13 @@ const child = async (rows: number): Promise<void> => {
     warn: () => Effect.void,
   }
   const modelDir = fs.mkdtempSync(path.join(work, "m-"))
-  const model = await Effect.runPromise(trainModel([inputs], clusters, settings, { outDir: modelDir, threads, progress }))
+  const model = await Effect.runPromise(trainModel([inputs], clusters, settings, { outDir: modelDir, threads, progress, ...rowsOptions }))
   const trained = performance.now()
   const modelArt: Artifact<typeof model> = { value: model, hash: "bench", dir: modelDir, node: "bench.train", file: (n) => path.join(modelDir, n) }
   const evalDir = fs.mkdtempSync(path.join(work, "e-"))
   const { NodeContext } = await import("@effect/platform-node")
   const evaluation = await Effect.runPromise(
-    evaluateModel(modelArt, inputs, { split: "all", chance_draws: 20, seed: 0, k: 2 }, { outDir: evalDir, threads, progress }).pipe(Effect.provide(NodeContext.layer)),
+    evaluateModel(modelArt, inputs, { split: "all", chance_draws: 20, seed: 0, k: 2 }, { outDir: evalDir, threads, progress, ...rowsOptions }).pipe(Effect.provide(NodeContext.layer)),
   )
   const evaluated = performance.now()
   const evalArt = artifactOf(EvaluationCodec, evaluation as Evaluation, evalDir)

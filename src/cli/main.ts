@@ -9,21 +9,19 @@ import { stages } from "../stages/index.ts"
 import { Cache, cacheLayer, resolveCacheDir } from "../runtime/cache.ts"
 import { CacheError, NodeFailed, PipelineErrors, renderPipelineError, UsageError } from "../runtime/errors.ts"
 import { runGraph, type RunResult } from "../runtime/executor.ts"
-import { buildGraph, type Graph } from "../runtime/graph.ts"
+import { buildGraph } from "../runtime/graph.ts"
 import { artifactJson, describeArtifact, diffArtifacts, formatBytes, gc, listArtifacts, resolveRef, verify } from "../runtime/inspect.ts"
 import { loadPipeline } from "../runtime/pipeline-load.ts"
 import { pipelineJsonSchema } from "../runtime/pipeline-schema.ts"
 import { planGraph, type PlanEntry } from "../runtime/plan.ts"
 import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
-import type { Stage } from "../runtime/stage.ts"
+import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
 import { loadPlugins } from "./plugins.ts"
 import { exportOnnx } from "../model/export.ts"
-import type { Model } from "../model/artifact.ts"
-import { publishReport } from "../report/publish.ts"
+import type { Model } from "../artifacts/model.ts"
 import * as path from "node:path"
 
-const registry: ReadonlyMap<string, Stage> = new Map([...stages, ...(await loadPlugins(process.env.MEA_PLUGINS))].map((s) => [s.name, s]))
 
 // ------------------------------------------------------------------------------------------------ options
 
@@ -54,7 +52,10 @@ const jobsOf = (j: Option.Option<number>) =>
 const withCache = (cache: Option.Option<string>) => Effect.provide(cacheLayer(resolveCacheDir(Option.getOrUndefined(cache))))
 
 const loadGraph = (file: string, params: ReadonlyArray<string>) =>
-  Effect.flatMap(loadPipeline(file, params), (p) => buildGraph(p, registry))
+  Effect.gen(function* () {
+    const registry = yield* StageRegistry
+    return yield* buildGraph(yield* loadPipeline(file, params), registry)
+  })
 
 // ------------------------------------------------------------------------------------------------ output
 
@@ -85,22 +86,6 @@ const summaryLine = (r: RunResult): string => {
 const failIfFailed = (r: RunResult) =>
   r.failed.length > 0 ? Effect.fail(r.failed[0]) : Effect.void
 
-/**
- * A report node copies its files into the project (report/) when it runs; on a cached run the copy is refreshed here
- * from the cached artifact, so report/ always matches the pipeline just run.
- */
-const republishReports = (graph: Graph, result: RunResult) =>
-  Effect.gen(function* () {
-    const c = yield* Cache
-    for (const r of result.nodes) {
-      const node = graph.byId.get(r.id)
-      if (node?.stage.name !== "report" || r.status !== "cached" || r.output === undefined) continue
-      const out = (node.params as { out?: string | null }).out
-      if (out === null || out === undefined) continue
-      yield* publishReport(c.store.objectDir(r.output), path.resolve(out)).pipe(Effect.mapError((e) => new CacheError({ message: e.message })))
-    }
-  })
-
 const planLine = (e: PlanEntry): string => {
   const head =
     e._tag === "Cached" ? "cached " : e._tag === "WillRun" ? "run    " : e._tag === "Pending" ? "run?   " : "error  "
@@ -127,7 +112,6 @@ const run = Command.make(
       }
       const n = yield* jobsOf(jobs)
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
-      yield* republishReports(graph, result)
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
       yield* failIfFailed(result)
@@ -163,7 +147,7 @@ const sweep = Command.make(
           if (out === undefined) continue
           const info = listArtifacts(c).find((a) => a.hash === out)
           if (info === undefined) continue
-          metrics[cell.column] = jsonPath(yield* artifactJson(c, registry, info), cell.path)
+          metrics[cell.column] = jsonPath(yield* artifactJson(c, yield* StageRegistry, info), cell.path)
         }
         outputs.push({ params: pointParams(points[i]), result, metrics })
         if (!quiet && !json) yield* Console.error(summaryLine(result))
@@ -239,6 +223,7 @@ const pipelineOpt = Options.file("pipeline").pipe(Options.withDescription("Resol
 const show = Command.make("show", { ref: refArg("ref"), json: jsonOpt, pipeline: pipelineOpt, cache: cacheOpt }, ({ ref, json, pipeline, cache }) =>
   Effect.gen(function* () {
     const c = yield* Cache
+    const registry = yield* StageRegistry
     const info = yield* resolveRef(c, ref, Option.getOrUndefined(pipeline))
     if (json) yield* Console.log(JSON.stringify(yield* artifactJson(c, registry, info), null, 1))
     else yield* Console.log(yield* describeArtifact(c, registry, info))
@@ -249,7 +234,7 @@ const diff = Command.make("diff", { a: refArg("a"), b: refArg("b"), pipeline: pi
   Effect.gen(function* () {
     const c = yield* Cache
     const p = Option.getOrUndefined(pipeline)
-    const lines = yield* diffArtifacts(c, registry, yield* resolveRef(c, a, p), yield* resolveRef(c, b, p))
+    const lines = yield* diffArtifacts(c, yield* StageRegistry, yield* resolveRef(c, a, p), yield* resolveRef(c, b, p))
     yield* Console.log(lines.length === 0 ? "no differences" : lines.join("\n"))
   }).pipe(withCache(cache)),
 ).pipe(Command.withDescription("Differences between two artifacts: how they were made and what they contain"))
@@ -273,13 +258,15 @@ const verifyCmd = Command.make("verify", { cache: cacheOpt }, ({ cache }) =>
 
 const schema = Command.make("schema", { out: Options.file("out").pipe(Options.optional) }, ({ out }) =>
   Effect.gen(function* () {
-    const text = JSON.stringify(pipelineJsonSchema([...registry.values()]), null, 2)
+    const text = JSON.stringify(pipelineJsonSchema([...(yield* StageRegistry).values()]), null, 2)
     yield* Option.match(out, { onNone: () => Console.log(text), onSome: (f) => Effect.sync(() => fs.writeFileSync(f, `${text}\n`)) })
   }),
 ).pipe(Command.withDescription("Print the JSON Schema of pipeline.yaml (for editor completion)"))
 
 const stagesCmd = Command.make("stages", {}, () =>
-  Console.log(renderTable(["stage", "version", "output", "description"], [...registry.values()].map((s) => [s.name, String(s.version), s.output.name, s.description]))),
+  Effect.flatMap(StageRegistry, (registry) =>
+    Console.log(renderTable(["stage", "version", "output", "description"], [...registry.values()].map((s) => [s.name, String(s.version), s.output.name, s.description]))),
+  ),
 ).pipe(Command.withDescription("List the registered stages"))
 
 const exportCmd = Command.make(
@@ -289,7 +276,7 @@ const exportCmd = Command.make(
     Effect.gen(function* () {
       const c = yield* Cache
       const info = yield* resolveRef(c, ref, Option.getOrUndefined(pipeline))
-      const stage = info.record === undefined ? undefined : registry.get(info.record.stage)
+      const stage = info.record === undefined ? undefined : (yield* StageRegistry).get(info.record.stage)
       if (stage === undefined || stage.output.name !== "model") {
         return yield* Effect.fail(new UsageError({ message: `'${ref}' is an output of stage '${info.record?.stage ?? "unknown"}', not a trained model (stage 'train')` }))
       }
@@ -320,7 +307,7 @@ const render = (e: unknown): string => {
 }
 
 const main = cli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer)),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, stageRegistryLayer(stages, loadPlugins(process.env.MEA_PLUGINS)))),
   Effect.catchAllCause((cause) =>
     Effect.sync(() => {
       if (Cause.isInterruptedOnly(cause)) {

@@ -2,7 +2,7 @@
  * AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias-corrected moments, eps added after the square
  * root), applied in place to every weight. Moments are kept in float32 like PyTorch's.
  */
-import type { FloatMap, Floats } from "./engine.ts"
+import type { FloatMap, Floats } from "./forward-backward.ts"
 
 export interface AdamWOptions {
   readonly lr: number

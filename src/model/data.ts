@@ -5,9 +5,9 @@
  */
 import * as fs from "node:fs"
 import type { Artifact } from "../runtime/stage.ts"
-import type { Dataset } from "../stages/dataset.ts"
-import type { Features } from "../stages/mert.ts"
-import { readSegmentTable, type Segments } from "../stages/segment.ts"
+import type { Dataset } from "../artifacts/dataset.ts"
+import type { Features } from "../artifacts/features.ts"
+import { readSegmentTable, type Segments } from "../artifacts/segments.ts"
 
 /** The feature matrix of a features artifact: its own file, or the files it was imported from by reference. */
 export const featureFiles = (features: Artifact<Features>): Array<string> => {

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import { attempt, type Artifact, type StageError } from "../runtime/stage.ts"
-import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, type Model } from "./artifact.ts"
+import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, type Model } from "../artifacts/model.ts"
 import { buildInferenceGraph, type InputTransform } from "./graphs.ts"
 import { buildNet } from "./nets.ts"
 

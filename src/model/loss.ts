@@ -11,7 +11,7 @@
  * An anchor for which a mean it needs is empty (no other-cluster or no same-cluster partner in the step) is left out
  * of mean_i, rather than contributing NaN.
  */
-import type { Floats } from "./engine.ts"
+import type { Floats } from "./forward-backward.ts"
 
 export interface TripletInput {
   readonly rows: number

@@ -14,14 +14,15 @@
  * Positive target: mean embedding of the segment's labels. Segments of tracks without labels are not trained on.
  */
 import { AdamW } from "./adamw.ts"
-import { planEpoch, upsampledPool, type BatchingMode, type BlockShuffle, type StepBatch } from "./batching.ts"
-import { drawMasks, NetEngine, type FloatMap } from "./engine.ts"
+import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
+import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
 import { alignmentRegulariser, tripletLoss, type RegulariserVersion } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
 import { Rng } from "./rng.ts"
 import type { RowSource } from "./rows.ts"
 import { ReduceLROnPlateau } from "./scheduler.ts"
+import type { TrainSettings } from "./settings.ts"
 import { columnStatistics, standardisedRows, type Standardiser } from "./standardise.ts"
 
 export type Phase = "baseline1" | "baseline2" | "alignment"
@@ -47,41 +48,18 @@ export interface ValidationSet {
   readonly k: number
 }
 
-export interface TrainOptions {
+/** What training needs beyond its settings: the resolved net configuration and the threads it may use. */
+export interface TrainRun {
   readonly config: NetConfig
-  readonly phase: Phase
-  readonly regulariser: RegulariserVersion
-  readonly alpha: number
-  readonly epochs: number
-  /** Early stopping: stop after this many epochs without a better validation F1. */
-  readonly patience: number
-  readonly batch: number
-  readonly lr: number
-  readonly weightDecay: number
-  readonly seed: number
-  readonly batching: BatchingMode
-  readonly negatives: number
-  readonly plateau: { readonly factor: number; readonly patience: number; readonly cooldown: number; readonly minLr: number }
   readonly threads: number
-  /** z-score every input column with the training rows' statistics. */
-  readonly standardise: boolean
-  /**
-   * Row order within an epoch: "random" (a full permutation), "block" (block shuffle, see batching.ts), or "auto":
-   * block for rows read from disk in blocks, random for rows in memory.
-   */
-  readonly shuffle?: "auto" | "random" | "block"
-  /** Block shuffle: rows per block where the source does not say (rows in memory), and blocks shuffled together. */
-  readonly shuffleBlock?: number
-  readonly shuffleWindow?: number
 }
 
 export const DEFAULT_SHUFFLE_WINDOW = 16
 
-/** The block shuffle of each training set's rows, or undefined for a full permutation. */
-export const shuffleOf = (source: RowSource, o: Pick<TrainOptions, "shuffle" | "shuffleBlock" | "shuffleWindow">): BlockShuffle | undefined => {
-  const mode = o.shuffle ?? "auto"
-  if (mode === "random" || (mode === "auto" && source.blockRows === undefined)) return undefined
-  return { blockRows: source.blockRows ?? o.shuffleBlock ?? 256, window: o.shuffleWindow ?? DEFAULT_SHUFFLE_WINDOW }
+/** The block shuffle of a training set's rows, or undefined for a full permutation (see TrainSettings.shuffle). */
+export const shuffleOf = (source: RowSource, o: Pick<TrainSettings, "shuffle" | "shuffle_block" | "shuffle_window">): BlockShuffle | undefined => {
+  if (o.shuffle === "random" || (o.shuffle === "auto" && source.blockRows === undefined)) return undefined
+  return { blockRows: source.blockRows ?? o.shuffle_block ?? 256, window: o.shuffle_window ?? DEFAULT_SHUFFLE_WINDOW }
 }
 
 export interface EpochRecord {
@@ -200,24 +178,25 @@ class Targets {
 export const train = async (
   rawSets: ReadonlyArray<TrainingSet>,
   rawValidation: ValidationSet,
-  o: TrainOptions,
+  o: TrainSettings,
+  run: TrainRun,
   onEpoch: (r: EpochRecord) => void = () => undefined,
 ): Promise<TrainResult> => {
   const standardiser = o.standardise ? columnStatistics(rawSets.map((s) => ({ name: s.name, source: s.source, rows: s.train.map((t) => t.row) }))) : undefined
   const sets = standardiser === undefined ? rawSets : rawSets.map((s) => ({ ...s, source: standardisedRows(s.source, standardiser) }))
   const validation = standardiser === undefined ? rawValidation : { ...rawValidation, source: standardisedRows(rawValidation.source, standardiser) }
   const extra = standardiser === undefined ? {} : { standardiser }
-  const dim = o.config.out_dim
+  const dim = run.config.out_dim
   const clusterAware = o.phase !== "baseline1"
   if (clusterAware && sets.some((s) => s.clusters === undefined)) throw new Error(`phase ${o.phase} needs cluster assignments for every training data set`)
   const unionIndex = sets.flatMap((s, set) => s.labels.map((_, label) => ({ set, label })))
   const targets = sets.map((_, d) => new Targets(sets, d, dim, clusterAware, unionIndex))
-  const net = buildNet(o.config)
+  const net = buildNet(run.config)
   const weights = initWeights(net.params, new Rng(o.seed, "init"))
-  const engine = await NetEngine.create(net, o.config.in_dim, { threads: o.threads })
+  const engine = await NetEngine.create(net, run.config.in_dim, { threads: run.threads })
   try {
-    const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay })
-    const plateau = new ReduceLROnPlateau(o.lr, o.plateau)
+    const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay })
+    const plateau = new ReduceLROnPlateau(o.lr, { factor: o.lr_factor, patience: o.lr_patience, cooldown: o.lr_cooldown, minLr: o.min_lr })
     const batchRng = new Rng(o.seed, "batches")
     const dropRng = new Rng(o.seed, "dropout")
     const targetRng = new Rng(o.seed, "targets")
@@ -242,7 +221,7 @@ export const train = async (
       for (const [s, step] of plan.entries()) {
         const rows = step.reduce((n, b) => n + b.rows.length, 0)
         for (const b of step) await sets[b.dataset].source.ready?.(fileRows(b))
-        const x = new Float32Array(rows * o.config.in_dim)
+        const x = new Float32Array(rows * run.config.in_dim)
         const pos = new Float64Array(rows * dim)
         const neg = new Float64Array(rows * dim)
         const group = new Int32Array(rows)

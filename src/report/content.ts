@@ -4,10 +4,10 @@
  * inlines them).
  */
 import * as fs from "node:fs"
-import type { Model } from "../model/artifact.ts"
-import type { Evaluation } from "../model/evaluation.ts"
+import type { Model } from "../artifacts/model.ts"
+import type { Evaluation } from "../artifacts/evaluation.ts"
 import type { Artifact } from "../runtime/stage.ts"
-import type { Clusters } from "../stages/cluster.ts"
+import type { Clusters } from "../artifacts/clusters.ts"
 import { barChart, lineChart, panels } from "./svg.ts"
 import type { Tables, Unplaced } from "./tables.ts"
 

@@ -1,5 +1,5 @@
 /** Number and cell texts shared by the Markdown and HTML renderings. */
-import type { Evaluation } from "../model/evaluation.ts"
+import type { Evaluation } from "../artifacts/evaluation.ts"
 import type { Cell, Measured } from "./tables.ts"
 
 /** Four decimals: MTG-Jamendo's macro F1 is ~0.02, so fewer would hide the differences the table is about. */

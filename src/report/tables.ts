@@ -12,7 +12,7 @@
  * zero-shot and is listed apart, as is one that neither source places.
  */
 import { Schema } from "effect"
-import type { Evaluation } from "../model/evaluation.ts"
+import type { Evaluation } from "../artifacts/evaluation.ts"
 import { HeadlineMetrics } from "../model/metrics.ts"
 import type { Artifact } from "../runtime/stage.ts"
 import { LEVELS, PHASE_TITLES, PHASES, PUBLISHED, SPLIT_INFO, SPLITS, type Level, type Phase, type SplitKey } from "./published.ts"

@@ -10,6 +10,7 @@ import { CacheError, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { nodeComponents } from "./keys.ts"
 import { withLock } from "./lock.ts"
+import { publishFiles } from "./publish.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
 import type { KeyComponents } from "./store.ts"
@@ -73,6 +74,26 @@ const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Eff
     cache.store.deleteKey(key)
     return undefined
   })
+
+/** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
+const checkout = (
+  cache: CacheService,
+  node: GraphNode,
+  output: string,
+  warn: (m: string) => Effect.Effect<void>,
+  note: (m: string) => Effect.Effect<void>,
+): Effect.Effect<void> => {
+  const publish = node.stage.publish
+  if (publish === undefined) return Effect.void
+  return Effect.gen(function* () {
+    const artifact = yield* loadArtifact(cache, node, output)
+    const publication = yield* publish(node.params, artifact.value)
+    if (publication === undefined) return
+    const to = path.resolve(publication.to)
+    yield* publishFiles(artifact.dir, publication.files, to)
+    yield* note(`published ${publication.files.length} file${publication.files.length === 1 ? "" : "s"} to ${to} (a copy; the cached artifact is the source of truth)`)
+  }).pipe(Effect.catchAll((e) => warn(`not published: ${e.message}`)))
+}
 
 const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   const keep = new Set<string>()
@@ -148,6 +169,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         const hit = yield* cachedOutput(cache, key, warn)
         if (hit !== undefined) {
           yield* remember(hit)
+          yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
           return { ok: true, output: hit } as Outcome
         }
@@ -174,6 +196,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return yield* fail(message)
         }
         yield* remember(exit.value.output)
+        yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
         yield* finish(exit.value.status, { key, output: exit.value.output })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))

@@ -8,6 +8,7 @@
  */
 import type { CommandExecutor, FileSystem, Path } from "@effect/platform"
 import { Data, Effect, ParseResult, Schema } from "effect"
+import type { Publication } from "./publish.ts"
 
 /** A stage's failure. `message` is shown to the user as is: say which file/line/key and what was expected. */
 export class StageError extends Data.TaggedError("StageError")<{
@@ -156,6 +157,11 @@ export interface StageSpec<P, PI, Ins extends Record<string, InputSpec>, O, OI> 
   readonly inputs: Ins
   readonly output: Codec<O, OI>
   readonly run: (ctx: StageContext<P, Ins>) => Effect.Effect<O, StageError, StageEnv>
+  /**
+   * Files of the output to check out into a folder of the project after every run of the node, cached or not (see
+   * src/runtime/publish.ts); undefined: none this time.
+   */
+  readonly publish?: (params: P, value: O) => Publication | undefined
 }
 
 /** The type-erased view of a stage that the engine works with. */
@@ -169,6 +175,8 @@ export interface Stage {
   /** Decodes `with` params and re-encodes them, so defaults are filled in and the form is canonical. */
   readonly canonicalParams: (raw: unknown) => Effect.Effect<unknown, ParseResult.ParseError>
   readonly run: (ctx: StageContext<unknown, Record<string, InputSpec>>) => Effect.Effect<unknown, StageError, StageEnv>
+  /** `publish` of the spec over the node's canonical params and its output value. */
+  readonly publish?: (params: unknown, value: unknown) => Effect.Effect<Publication | undefined, StageError>
 }
 
 export const defineStage = <P, PI, Ins extends Record<string, InputSpec>, O, OI>(
@@ -192,6 +200,14 @@ export const defineStage = <P, PI, Ins extends Record<string, InputSpec>, O, OI>
           Effect.fail(new StageError({ message: `invalid params: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })),
         ),
       ),
+    ...(spec.publish === undefined
+      ? {}
+      : {
+          publish: (params: unknown, value: unknown) =>
+            Effect.map(decode(params), (p) => spec.publish!(p, value as O)).pipe(
+              Effect.mapError((e) => new StageError({ message: `invalid params: ${ParseResult.TreeFormatter.formatErrorSync(e)}` })),
+            ),
+        }),
   }
 }
 

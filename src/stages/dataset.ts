@@ -4,54 +4,16 @@
  */
 import { Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { codec, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { defineStage, Input, StageError } from "../runtime/stage.ts"
 import { assemble, AUDIO_EXTENSIONS, describeProblem } from "../datasets/assemble.ts"
 import { CAL500_DEFAULTS, loadCal500 } from "../datasets/cal500.ts"
 import { EMOTIFY_DEFAULTS, loadEmotify } from "../datasets/emotify.ts"
 import { loadMtg, MTG_DEFAULTS } from "../datasets/mtg-jamendo.ts"
 import { loadReferenceJson } from "../datasets/reference-json.ts"
-import { Split, type Parsed } from "../datasets/types.ts"
+import { type Parsed } from "../datasets/types.ts"
 import { VOCABULARIES, type VocabularyName } from "../datasets/vocabularies.ts"
-import { DemoCodec } from "./demo-data.ts"
-
-export const DatasetFormat = Schema.Literal("mtg-jamendo", "cal500", "emotify", "reference-json")
-export type DatasetFormat = typeof DatasetFormat.Type
-
-const TrackSchema = Schema.Struct({
-  id: Schema.String,
-  audio: Schema.String,
-  labels: Schema.Array(Schema.String),
-  split: Split,
-  duration: Schema.optional(Schema.Number),
-})
-
-const SkippedSchema = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  file: Schema.String,
-  reason: Schema.String,
-})
-
-export const DatasetSchema = Schema.Struct({
-  name: Schema.String,
-  format: DatasetFormat,
-  /** The vocabulary, in its fixed order: downstream score vectors are indexed by it. */
-  labels: Schema.Array(Schema.String),
-  tracks: Schema.Array(TrackSchema),
-  skipped: Schema.Array(SkippedSchema),
-})
-export type Dataset = typeof DatasetSchema.Type
-export type DatasetTrack = Dataset["tracks"][number]
-
-const countSplits = (d: Dataset): string => {
-  const n = (s: string) => d.tracks.filter((t) => t.split === s).length
-  return `${n("train")}/${n("validation")}/${n("test")}`
-}
-
-export const DatasetCodec = codec("dataset", DatasetSchema, {
-  summarize: (d) =>
-    `${d.name} (${d.format}): ${d.tracks.length} tracks (train/validation/test ${countSplits(d)}), ${d.labels.length} labels` +
-    (d.skipped.length > 0 ? `, ${d.skipped.length} skipped` : ""),
-})
+import { DemoCodec } from "../artifacts/demo-data.ts"
+import { DatasetFormat, DatasetCodec } from "../artifacts/dataset.ts"
 
 const Vocabulary = Schema.Literal("mtg", "cal500", "emotify")
 const PositiveInt = Schema.Int.pipe(Schema.positive())

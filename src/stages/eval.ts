@@ -7,34 +7,22 @@
  * (its song-level Emotify test is ~13 songs), so "test" is the default; "all" evaluates every track, which for a data
  * set never seen in training is still zero-shot and gives a far larger sample.
  */
-import { Effect, Schema } from "effect"
-import { ModelCodec } from "../model/artifact.ts"
-import { EvaluationCodec } from "../model/evaluation.ts"
-import { evaluateModel } from "../model/run.ts"
+import { Effect } from "effect"
+import { EvalSettings } from "../model/settings.ts"
+import { ModelCodec } from "../artifacts/model.ts"
+import { EvaluationCodec } from "../artifacts/evaluation.ts"
+import { evaluateModel } from "../model/train-and-eval.ts"
 import { defineStage, Input } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { LabelEmbeddingsCodec, readLabelEmbeddings } from "./label-embed.ts"
-import { FeaturesCodec } from "./mert.ts"
-import { SegmentsCodec } from "./segment.ts"
-
-/** The chance level's params, shared with vote: seeded draws of a random top-k predictor. */
-export const ChanceParams = Schema.Struct({
-  chance_draws: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 200 }),
-  seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
-})
-
-export const EvalParams = Schema.Struct({
-  /** Labels predicted per segment; defaults to the reference's k for the data set (2 MTG, 4 CAL500, 3 Emotify). */
-  k: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  split: Schema.optionalWith(Schema.Literal("test", "validation", "train", "all"), { default: () => "test" as const }),
-  ...ChanceParams.fields,
-})
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { LabelEmbeddingsCodec, readLabelEmbeddings } from "../artifacts/label-embeddings.ts"
+import { FeaturesCodec } from "../artifacts/features.ts"
+import { SegmentsCodec } from "../artifacts/segments.ts"
 
 export const EvalStage = defineStage({
   name: "eval",
   version: 2,
   description: "Segment-level evaluation: cosine scores vs the data set's label embeddings, top-k, macro F1/P/R/Hamming, mAP, ROC-AUC, per-label table, chance level",
-  params: EvalParams,
+  params: EvalSettings,
   inputs: {
     model: Input.node(ModelCodec),
     features: Input.node(FeaturesCodec),

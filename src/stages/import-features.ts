@@ -12,8 +12,8 @@ import { INDEX_SUFFIX, partFile, SOURCE_SUFFIX } from "../features/reference-imp
 import { NpyFloat32Reader } from "../io/npy.ts"
 import { readRecordHeader } from "../io/npy-records.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { FeaturesCodec } from "./mert.ts"
-import { SegmentsCodec } from "./segment.ts"
+import { FeaturesCodec } from "../artifacts/features.ts"
+import { SegmentsCodec } from "../artifacts/segments.ts"
 
 export const ImportFeaturesParams = Schema.Struct({
   /** File name prefixes, in row order, as given to import-segments. */

@@ -11,8 +11,8 @@ import * as path from "node:path"
 import { INDEX_SUFFIX, partFile } from "../features/reference-import.ts"
 import { readStringField } from "../io/npy-records.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { SEGMENT_FILE, SegmentsCodec } from "./segment.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { SEGMENT_FILE, SegmentsCodec } from "../artifacts/segments.ts"
 
 export const ImportSegmentsParams = Schema.Struct({
   /** File name prefixes, in row order: `jamendo-train` reads jamendo-train_index.npy. */

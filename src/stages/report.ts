@@ -8,34 +8,24 @@
  * phase; see src/report/tables.ts), the node id `eval.<split>.<phase>` / `vote.<split>.<phase>` deciding only what
  * they leave open. Models are matched to evaluations by the model node each evaluation records.
  *
- * `out` (default "report", relative to the current working directory; null: none): the stage ALSO copies its files
- * there after producing them, so `mea run pipeline.yaml` leaves report/report.md in the project. That copy is a
- * convenience refreshed whenever the node runs (a failed copy is a warning, not a failed node); the cached artifact is
- * the source of truth, and `publishReport` (src/report/publish.ts) makes the same copy from a cached artifact.
+ * `out` (default "report", relative to the current working directory; null: none): the stage publishes its files
+ * there, so `mea run pipeline.yaml` leaves report/report.md in the project. The engine makes that copy after every run
+ * of the node, cached or not (a failed copy is a warning, not a failed node); the cached artifact is the source of
+ * truth.
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ModelCodec } from "../model/artifact.ts"
-import { EvaluationCodec } from "../model/evaluation.ts"
-import { attempt, codec, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { ModelCodec } from "../artifacts/model.ts"
+import { EvaluationCodec } from "../artifacts/evaluation.ts"
+import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
 import { curvesSvg, labelsSvg, plotNamer, readProjection, type ClusterSection, type EvaluationSection, type ModelSection, type ReportContent } from "../report/content.ts"
 import { renderHtml } from "../report/html.ts"
 import { renderMarkdown } from "../report/markdown.ts"
 import { PUBLISHED_SOURCE } from "../report/published.ts"
-import { copyReportFiles } from "../report/publish.ts"
-import { HTML_FILE, MARKDOWN_FILE, type Report, ReportSchema, type Results, ResultsSchema, RESULTS_FILE } from "../report/schema.ts"
-import { assembleTables, type Tables } from "../report/tables.ts"
-import { ClustersCodec } from "./cluster.ts"
-
-const filled = (t: Tables, level: "segment" | "song"): number => t[level].reduce((n, r) => n + Object.values(r.cells).filter((c) => c.measured !== null).length, 0)
-
-export const ReportCodec = codec("report", ReportSchema, {
-  summarize: (r) =>
-    `report: ${filled(r.tables, "segment")}/9 segment-level and ${filled(r.tables, "song")}/9 song-level cells, ` +
-    `${r.models.length} models, ${r.clusters.length} cluster maps` +
-    (r.unplaced.length > 0 ? `, ${r.unplaced.length} evaluations outside the table` : ""),
-})
+import { assembleTables } from "../report/tables.ts"
+import { ClustersCodec } from "../artifacts/clusters.ts"
+import { HTML_FILE, MARKDOWN_FILE, ReportCodec, reportFiles, RESULTS_FILE, ResultsSchema, type Report, type Results } from "../artifacts/report.ts"
 
 export const ReportParams = Schema.Struct({
   title: Schema.optionalWith(Schema.String, { default: () => "mea: cross-dataset music emotion recognition" }),
@@ -114,16 +104,7 @@ export const ReportStage = defineStage({
         unplaced: [...unplaced],
         warnings,
       }
-      if (ctx.params.out !== null) {
-        const outDir = path.resolve(process.cwd(), ctx.params.out)
-        // The artifact is the result; a copy that cannot be written is worth a warning, not the loss of the result.
-        yield* copyReportFiles(ctx.outDir, value, outDir).pipe(
-          Effect.matchEffect({
-            onFailure: (e) => ctx.progress.warn(`report not copied to ${outDir}: ${e.message}`),
-            onSuccess: () => ctx.progress.note(`report copied to ${path.join(outDir, MARKDOWN_FILE)} (a convenience; the cached artifact is the source of truth)`),
-          }),
-        )
-      }
       return value
     }),
+  publish: (params, value) => (params.out === null ? undefined : { to: params.out, files: reportFiles(value) }),
 })

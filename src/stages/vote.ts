@@ -5,16 +5,16 @@
  */
 import { Effect, Schema } from "effect"
 import { truthMatrix } from "../model/data.ts"
-import { EvaluationCodec, readScores, writeEvaluation } from "../model/evaluation.ts"
+import { EvaluationCodec, readScores, writeEvaluation } from "../artifacts/evaluation.ts"
 import { songVote } from "../model/vote.ts"
 import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
-import { DatasetCodec } from "./dataset.ts"
-import { ChanceParams } from "./eval.ts"
+import { DatasetCodec } from "../artifacts/dataset.ts"
+import { ChanceSettings } from "../model/settings.ts"
 
 export const VoteParams = Schema.Struct({
   /** Labels per song; defaults to the segment evaluation's k. */
   k: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  ...ChanceParams.fields,
+  ...ChanceSettings.fields,
 })
 
 export const VoteStage = defineStage({

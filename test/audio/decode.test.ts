@@ -1,8 +1,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { DatasetCodec, type Dataset } from "../../src/stages/dataset.ts"
-import { DecodeStage, openDecoded, readTrackSamples, type DecodedAudio } from "../../src/stages/decode.ts"
+import { DatasetCodec, type Dataset } from "../../src/artifacts/dataset.ts"
+import { DecodeStage } from "../../src/stages/decode.ts"
+import { openDecoded, readTrackSamples, type DecodedAudio } from "../../src/artifacts/decoded-audio.ts"
 import { artifactFromResult, artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { sine, toneOf, transcode, writeWav } from "./fixtures.ts"
 

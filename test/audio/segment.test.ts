@@ -1,8 +1,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { DecodedAudioCodec, type DecodedAudio } from "../../src/stages/decode.ts"
-import { iterateSegmentSamples, readSegments, segmentSamples, SegmentStage, type Segments } from "../../src/stages/segment.ts"
+import { DecodedAudioCodec, type DecodedAudio } from "../../src/artifacts/decoded-audio.ts"
+import { SegmentStage } from "../../src/stages/segment.ts"
+import { iterateSegmentSamples, readSegments, segmentSamples, type Segments } from "../../src/artifacts/segments.ts"
 import { artifactFromResult, artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
 
 const RATE = 1000

@@ -2,8 +2,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { writeNpyFloat32 } from "../../src/io/npy.ts"
-import { ClusterStage, type Clusters, clusterMapOf } from "../../src/stages/cluster.ts"
-import { type LabelEmbeddings, LabelEmbeddingsCodec } from "../../src/stages/label-embed.ts"
+import { ClusterStage } from "../../src/stages/cluster.ts"
+import { type Clusters, clusterMapOf } from "../../src/artifacts/clusters.ts"
+import { type LabelEmbeddings, LabelEmbeddingsCodec } from "../../src/artifacts/label-embeddings.ts"
 import { artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
 
 const embeddings = (dataset: string, rows: Record<string, ReadonlyArray<number>>) => {

@@ -5,13 +5,15 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
-import { ClusterStage, type Clusters } from "../../src/stages/cluster.ts"
-import { LabelEmbedStage, type LabelEmbeddings } from "../../src/stages/label-embed.ts"
+import { expect, it } from "vitest"
+import { ClusterStage } from "../../src/stages/cluster.ts"
+import { type Clusters } from "../../src/artifacts/clusters.ts"
+import { LabelEmbedStage } from "../../src/stages/label-embed.ts"
+import { type LabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
+import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 import { artifactFromResult, runStagePromise } from "../support/stage-harness.ts"
 
-const REF = path.resolve(import.meta.dirname, "../../../shared/reference")
-const available = fs.existsSync(path.join(REF, "resources", "label_expanded_jamendo.npz"))
+const REF = sharedPath("reference")
 
 const embed = async (name: string) => {
   const file = path.join(REF, "resources", `label_expanded_${name}.npz`)
@@ -35,7 +37,7 @@ const PAIRS = [
   { id: "CAL500_emotify", a: "CAL500", b: "emotify", q: 0.04, bandwidth: 2.579656938813687e-8, tiny: true },
 ] as const
 
-describe.skipIf(!available)("reference cluster maps", () => {
+describeWithShared("reference cluster maps", ["reference/resources", "reference/clusters"], () => {
   for (const pair of PAIRS) {
     it(`${pair.id} (quantile ${pair.q}) reproduces label_map.json`, async () => {
       const inputs = [await embed(pair.a), await embed(pair.b)]

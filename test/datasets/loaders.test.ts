@@ -7,7 +7,8 @@ import { parseEmotifyCsv, EMOTIFY_DEFAULTS } from "../../src/datasets/emotify.ts
 import { parseMtgTsv } from "../../src/datasets/mtg-jamendo.ts"
 import { seededSplit } from "../../src/datasets/split.ts"
 import { CAL500_LABELS, cal500LabelOfVocabEntry, cal500VocabEntryOfLabel, EMOTIFY_LABELS } from "../../src/datasets/vocabularies.ts"
-import { DatasetStage, type Dataset } from "../../src/stages/dataset.ts"
+import { DatasetStage } from "../../src/stages/dataset.ts"
+import { type Dataset } from "../../src/artifacts/dataset.ts"
 import { runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { sine, writeWav } from "../audio/fixtures.ts"
 

@@ -3,18 +3,20 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { loadReferenceJson, parseReferenceJson } from "../../src/datasets/reference-json.ts"
 import { CAL500_LABELS, EMOTIFY_LABELS, MTG_LABELS } from "../../src/datasets/vocabularies.ts"
-import { DatasetStage, type Dataset } from "../../src/stages/dataset.ts"
+import { DatasetStage } from "../../src/stages/dataset.ts"
+import { type Dataset } from "../../src/artifacts/dataset.ts"
+import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 import { runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { sine, writeWav } from "../audio/fixtures.ts"
 
-const resources = path.resolve(import.meta.dirname, "../..", "../shared/reference/resources")
+const resources = sharedPath("reference", "resources")
 const read = (name: string) => fs.readFileSync(path.join(resources, name), "utf8")
 const fileValue = (p: string) => ({ path: p, hash: "test" })
 
-describe("reference JSON metadata (real files)", () => {
+describeWithShared("reference JSON metadata (real files)", ["reference/resources"], () => {
   it("reads MTG-Jamendo split-0: 9949 / 3802 / 4231 tracks, every label in the 56-tag vocabulary", async () => {
     const parsed = await Effect.runPromise(
       loadReferenceJson({

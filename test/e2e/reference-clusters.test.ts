@@ -6,16 +6,17 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { expect, it } from "vitest"
+import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 
 const root = path.resolve(import.meta.dirname, "../..")
-const REF = path.resolve(root, "../shared/reference")
+const REF = sharedPath("reference")
 const cache = fs.mkdtempSync(path.join(os.tmpdir(), "mea-refclusters-"))
 
 const mea = (args: ReadonlyArray<string>) =>
   spawnSync(process.execPath, [path.join(root, "bin/mea.mjs"), ...args, "--cache", cache], { cwd: root, encoding: "utf8", env: { ...process.env, CI: "1" } })
 
-describe.skipIf(!fs.existsSync(REF))("examples/reference-clusters.yaml", () => {
+describeWithShared("examples/reference-clusters.yaml", ["reference/resources", "reference/clusters"], () => {
   it("reproduces the reference label maps of all three pairs", { timeout: 120_000 }, () => {
     const run = mea(["run", "examples/reference-clusters.yaml", "--json"])
     expect(run.status).toBe(0)

@@ -2,8 +2,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Artifact } from "../../src/runtime/stage.ts"
-import { DecodedAudioCodec, type DecodedAudio } from "../../src/stages/decode.ts"
-import { SEGMENT_FILE, SegmentsCodec, segmentStarts, type Segments } from "../../src/stages/segment.ts"
+import { DecodedAudioCodec, type DecodedAudio } from "../../src/artifacts/decoded-audio.ts"
+import { segmentStarts } from "../../src/stages/segment.ts"
+import { SEGMENT_FILE, SegmentsCodec, type Segments } from "../../src/artifacts/segments.ts"
 import { artifactOf, tempDir } from "../support/stage-harness.ts"
 
 export const toInt16 = (x: Float32Array): Int16Array => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768))))

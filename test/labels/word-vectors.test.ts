@@ -4,7 +4,8 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultVectorsFile, loadWordVectors, tokenize } from "../../src/labels/providers/word-vectors.ts"
 import { labelTexts, LabelTextError, meanVector } from "../../src/labels/text.ts"
-import { LabelEmbedStage, type LabelEmbeddings, readLabelEmbeddings } from "../../src/stages/label-embed.ts"
+import { LabelEmbedStage } from "../../src/stages/label-embed.ts"
+import { type LabelEmbeddings, readLabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
 import { artifactFromResult, runStagePromise, tempDir } from "../support/stage-harness.ts"
 
 describe("label texts", () => {

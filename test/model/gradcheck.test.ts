@@ -4,7 +4,7 @@
  * paths of the backward graph are exercised.
  */
 import { describe, expect, it } from "vitest"
-import { drawMasks, NetEngine, type FloatMap, type Floats } from "../../src/model/engine.ts"
+import { drawMasks, NetEngine, type FloatMap, type Floats } from "../../src/model/forward-backward.ts"
 import { INPUT } from "../../src/model/graphs.ts"
 import {
   dropout,

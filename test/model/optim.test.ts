@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { AdamW } from "../../src/model/adamw.ts"
-import { drawMasks } from "../../src/model/engine.ts"
+import { drawMasks } from "../../src/model/forward-backward.ts"
 import { dropout, selfAttentionLength1 } from "../../src/model/layers.ts"
 import { planEpoch, upsampledPool } from "../../src/model/batching.ts"
 import { Rng } from "../../src/model/rng.ts"

@@ -2,8 +2,8 @@
 import * as path from "node:path"
 import { writeNpyFloat32 } from "../../src/io/npy.ts"
 import type { Artifact } from "../../src/runtime/stage.ts"
-import { ClustersCodec, PROJECTION_FILE, type Clusters } from "../../src/stages/cluster.ts"
-import { EMBEDDINGS_FILE, LabelEmbeddingsCodec, type LabelEmbeddings } from "../../src/stages/label-embed.ts"
+import { ClustersCodec, PROJECTION_FILE, type Clusters } from "../../src/artifacts/clusters.ts"
+import { EMBEDDINGS_FILE, LabelEmbeddingsCodec, type LabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
 import { artifactOf, tempDir } from "../support/stage-harness.ts"
 import { EMB, type ToyDataset } from "./fixture.ts"
 

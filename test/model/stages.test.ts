@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
-import type { Model } from "../../src/model/artifact.ts"
-import type { Evaluation } from "../../src/model/evaluation.ts"
+import type { Model } from "../../src/artifacts/model.ts"
+import type { Evaluation } from "../../src/artifacts/evaluation.ts"
 import { EvalStage } from "../../src/stages/eval.ts"
 import { TrainStage } from "../../src/stages/train.ts"
 import { VoteStage } from "../../src/stages/vote.ts"

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest"
+import { Schema } from "effect"
 import type { NetConfig } from "../../src/model/nets.ts"
 import { Rng } from "../../src/model/rng.ts"
 import { memoryRows } from "../../src/model/rows.ts"
-import { train, type Phase, type TrainingSet, type TrainOptions, type ValidationSet } from "../../src/model/train.ts"
+import { TrainSettings } from "../../src/model/settings.ts"
+import { train, type Phase, type TrainingSet, type TrainRun, type ValidationSet } from "../../src/model/train.ts"
 
 const inDim = 12
 const outDim = 6
@@ -48,24 +50,23 @@ const toy = (seed: number) => {
 
 const config: NetConfig = { net: "attention", in_dim: inDim, out_dim: outDim, hidden: 16, heads: 2, ff: 24, num_layers: 2, dropout: 0.1 }
 
-const options = (phase: Phase, seed = 1, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-  config,
-  phase,
-  regulariser: "v2",
-  alpha: 1,
-  epochs: 12,
-  patience: 100,
-  batch: 32,
-  lr: 3e-3,
-  weightDecay: 0.01,
-  seed,
-  batching: "max_size_cycle",
-  negatives: 2,
-  plateau: { factor: 0.2, patience: 10, cooldown: 5, minLr: 1.6e-7 },
-  threads: 2,
-  standardise: true,
-  ...extra,
-})
+const options = (phase: Phase, seed = 1, extra: Partial<TrainSettings> = {}): TrainSettings =>
+  Schema.decodeSync(TrainSettings)({
+    phase,
+    regulariser: "v2",
+    alpha: 1,
+    epochs: 12,
+    patience: 100,
+    batch: 32,
+    lr: 3e-3,
+    weight_decay: 0.01,
+    seed,
+    batching: "max_size_cycle",
+    negatives: 2,
+    standardise: true,
+    ...extra,
+  })
+const run: TrainRun = { config, threads: 2 }
 
 const sameWeights = (a: Map<string, Float32Array>, b: Map<string, Float32Array>): boolean =>
   [...a].every(([k, v]) => {
@@ -76,7 +77,7 @@ const sameWeights = (a: Map<string, Float32Array>, b: Map<string, Float32Array>)
 describe("training loop", () => {
   it("learns the toy problem well above chance and records curves", async () => {
     const { sets, validation } = toy(1)
-    const r = await train(sets, validation, options("baseline1"))
+    const r = await train(sets, validation, options("baseline1"), run)
     expect(r.curves.length).toBe(12)
     expect(r.curves[0].steps).toBe(5) // ceil(160 / 32), the shorter set cycling
     expect(r.bestValF1).toBeGreaterThan(0.6) // chance for k=1 of 5 labels is about 0.2
@@ -87,9 +88,9 @@ describe("training loop", () => {
   it("is reproducible bit for bit from the seed", async () => {
     const { sets, validation } = toy(2)
     const o = options("alignment", 7, { epochs: 2 })
-    const a = await train(sets, validation, o)
-    const b = await train(sets, validation, o)
-    const c = await train(sets, validation, options("alignment", 8, { epochs: 2 }))
+    const a = await train(sets, validation, o, run)
+    const b = await train(sets, validation, o, run)
+    const c = await train(sets, validation, options("alignment", 8, { epochs: 2 }), run)
     expect(sameWeights(a.weights, b.weights)).toBe(true)
     expect(a.curves).toEqual(b.curves)
     expect(a.standardiser).toBeDefined()
@@ -100,7 +101,7 @@ describe("training loop", () => {
 
   it("baseline2 and max_size batching run; the regulariser stays off outside alignment", async () => {
     const { sets, validation } = toy(3)
-    const r = await train(sets, validation, options("baseline2", 1, { epochs: 2, batching: "max_size", regulariser: "v1" }))
+    const r = await train(sets, validation, options("baseline2", 1, { epochs: 2, batching: "max_size", regulariser: "v1" }), run)
     expect(r.curves.every((c) => c.regulariser_loss === 0)).toBe(true)
     expect(r.curves[0].steps).toBe(5)
   })
@@ -108,7 +109,7 @@ describe("training loop", () => {
   it("trains the linear net too", async () => {
     const { sets, validation } = toy(5)
     const linear: NetConfig = { net: "linear", in_dim: inDim, out_dim: outDim, hidden: 24, heads: 0, ff: 0, num_layers: 3, dropout: 0.1 }
-    const r = await train(sets, validation, options("baseline1", 1, { config: linear, epochs: 12 }))
+    const r = await train(sets, validation, options("baseline1", 1, { epochs: 12 }), { config: linear, threads: 2 })
     expect(r.weights.has("blocks.2.linear.weight")).toBe(true)
     expect(r.bestValF1).toBeGreaterThan(0.5)
   })
@@ -122,8 +123,8 @@ describe("training loop", () => {
     const scaled = sets.map((s) => ({ ...s, source: memoryRows(rescale(s.x), inDim) }))
     const scaledValidation = { ...validation, source: scaled[0].source }
     const o = (standardise: boolean) => options("baseline1", 1, { epochs: 8, standardise })
-    const raw = await train(scaled, scaledValidation, o(false))
-    const standardised = await train(scaled, scaledValidation, o(true))
+    const raw = await train(scaled, scaledValidation, o(false), run)
+    const standardised = await train(scaled, scaledValidation, o(true), run)
     expect(raw.standardiser).toBeUndefined()
     expect(standardised.standardiser!.std[7]).toBeGreaterThan(100)
     expect(standardised.standardiser!.std[0]).toBeLessThan(0.01)
@@ -134,7 +135,7 @@ describe("training loop", () => {
 
   it("stops early after `patience` epochs without a better validation F1 and keeps the best weights", async () => {
     const { sets, validation } = toy(4)
-    const r = await train(sets, validation, options("baseline1", 1, { epochs: 50, patience: 2, lr: 0 }))
+    const r = await train(sets, validation, options("baseline1", 1, { epochs: 50, patience: 2, lr: 0 }), run)
     // With lr 0 the weights never change, so F1 never improves after epoch 1.
     expect(r.stoppedEarly).toBe(true)
     expect(r.curves.length).toBe(3)

@@ -1,17 +1,15 @@
 /**
- * The report stage in the engine: node lists by glob, the optional clusters list, the copy into `out` when the node
- * runs, nothing when it is cached, and publishReport on the cached artifact restoring the folder.
+ * The report stage in the engine: node lists by glob, the optional clusters list, and the engine publishing the
+ * report into `out` after every run of the node, cached or not (a copy that fails is a warning).
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { ModelCodec } from "../../src/model/artifact.ts"
-import { EvaluationCodec } from "../../src/model/evaluation.ts"
-import { publishReport } from "../../src/report/publish.ts"
+import { ModelCodec } from "../../src/artifacts/model.ts"
+import { EvaluationCodec } from "../../src/artifacts/evaluation.ts"
 import { defineStage, Input, type Artifact } from "../../src/runtime/stage.ts"
-import { Store } from "../../src/runtime/store.ts"
-import { ClustersCodec } from "../../src/stages/cluster.ts"
+import { ClustersCodec } from "../../src/artifacts/clusters.ts"
 import { ReportStage } from "../../src/stages/report.ts"
 import { project, registryOf, runIn } from "../engine/helpers.ts"
 import { clustersArtifact, DATASET_OF, evaluationArtifact, modelArtifact } from "./fixture.ts"
@@ -99,7 +97,7 @@ ${withClusters ? '      clusters: ["cluster"]\n' : ""}    with: { out: "${out}" 
 `
 
 describe("report stage in the engine", () => {
-  it("reports the matrix of nodes, copies on run, and publishReport restores the copy from the cache", async () => {
+  it("reports the matrix of nodes and publishes it on run and on a cached run", async () => {
     const dir = project({})
     const out = path.join(dir, "report")
     const first = await runIn(dir, pipeline(out, true), { registry })
@@ -116,16 +114,27 @@ describe("report stage in the engine", () => {
       ["alignment", "eval.emo.alignment", null, "eval.cal.alignment"],
     ])
 
-    // Cached: the node does not run, so the copy is not refreshed; publishReport makes it from the stored artifact.
+    // Cached: the node does not run; the engine publishes the report from the stored artifact all the same.
     fs.rmSync(out, { recursive: true })
     const second = await runIn(dir, pipeline(out, true), { registry })
-    expect(second.status.report).not.toBe("ran")
-    expect(fs.existsSync(out)).toBe(false)
-    const hash = second.nodes.find((n) => n.id === "report")!.output!
-    const artifactDir = new Store(path.join(dir, "cache")).objectDir(hash)
-    const written = await Effect.runPromise(publishReport(artifactDir, out))
-    expect(written.map((w) => path.relative(out, w))).toContain("report.md")
+    expect(second.status.report).toBe("cached")
     expect(fs.readFileSync(path.join(out, "report.md"), "utf8")).toBe(md)
+    expect(second.nodes.find((n) => n.id === "report")!.warnings).toEqual([])
+  })
+
+  it("a copy that cannot be made is the node's warning; the artifact is kept and a relative out is resolved against the working directory", async () => {
+    const dir = project({})
+    const blocked = path.join(dir, "a-file")
+    fs.writeFileSync(blocked, "")
+    const r = await runIn(dir, pipeline(blocked, false), { registry })
+    expect(r.failed).toEqual([])
+    expect(r.status.report).toBe("ran")
+    expect(r.nodes.find((n) => n.id === "report")!.warnings).toEqual([expect.stringMatching(/^not published: publishing .*report.md/)])
+    const rel = path.relative(process.cwd(), path.join(dir, "sub", "report"))
+    expect(path.isAbsolute(rel)).toBe(false)
+    const again = await runIn(dir, pipeline(rel, false), { registry })
+    expect(again.status.report).toBe("ran")
+    expect(fs.existsSync(path.join(dir, "sub", "report", "report.md"))).toBe(true)
   })
 
   it("runs without the optional clusters input", async () => {

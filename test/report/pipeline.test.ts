@@ -5,8 +5,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import type { Evaluation } from "../../src/model/evaluation.ts"
-import type { Report } from "../../src/report/schema.ts"
+import type { Evaluation } from "../../src/artifacts/evaluation.ts"
+import type { Report } from "../../src/artifacts/report.ts"
 import { EvalStage } from "../../src/stages/eval.ts"
 import { ReportStage } from "../../src/stages/report.ts"
 import { TrainStage } from "../../src/stages/train.ts"
@@ -38,8 +38,7 @@ describe("report after train, eval and vote", () => {
     const segment = artifactFromResult<Evaluation>(evaluated, "seg-a")
     const voted = await runStagePromise(VoteStage, { params: { chance_draws: 10 }, inputs: { segments: segment, dataset: emo.dataset } })
     const song = artifactFromResult<Evaluation>(voted, "song-a")
-    const out = path.join(evaluated.outDir, "..", `report-${path.basename(evaluated.outDir)}`)
-    const r = await runStagePromise(ReportStage, { params: { out }, inputs: { evaluations: [segment, song], models: [model] } })
+    const r = await runStagePromise(ReportStage, { params: { out: null }, inputs: { evaluations: [segment, song], models: [model] } })
     const v = r.value as Report
 
     const segCell = v.tables.segment.find((row) => row.phase === "alignment")!.cells.emo
@@ -50,9 +49,9 @@ describe("report after train, eval and vote", () => {
     expect(v.unplaced).toEqual([])
     expect(r.warnings).toEqual([])
     expect(v.files.plots).toEqual(["plots/curves-model-a.svg", "plots/labels-seg-a.svg", "plots/labels-song-a.svg"])
-    const curves = fs.readFileSync(path.join(out, "plots/curves-model-a.svg"), "utf8")
+    const curves = fs.readFileSync(path.join(r.outDir, "plots/curves-model-a.svg"), "utf8")
     expect(curves.match(/<polyline/g)!.length).toBe(5) // total, triplet, regulariser; val F1; lr
-    const results = JSON.parse(fs.readFileSync(path.join(out, "results.json"), "utf8")) as { segment: ReadonlyArray<{ cells: { emo: { measured: { f1_macro: number } } } }> }
+    const results = JSON.parse(fs.readFileSync(path.join(r.outDir, "results.json"), "utf8")) as { segment: ReadonlyArray<{ cells: { emo: { measured: { f1_macro: number } } } }> }
     expect(results.segment[2].cells.emo.measured.f1_macro).toBe(segment.value.metrics.f1_macro)
   })
 })

@@ -3,8 +3,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { PUBLISHED } from "../../src/report/published.ts"
-import { publishReport } from "../../src/report/publish.ts"
-import { type Report, ReportSchema, ResultsSchema } from "../../src/report/schema.ts"
+import { publishFiles } from "../../src/runtime/publish.ts"
+import { type Report, reportFiles, ReportSchema, ResultsSchema } from "../../src/artifacts/report.ts"
 import { ReportStage } from "../../src/stages/report.ts"
 import { runStage, runStagePromise, tempDir } from "../support/stage-harness.ts"
 import { clustersArtifact, evaluationArtifact, fullExperiment, modelArtifact } from "./fixture.ts"
@@ -20,11 +20,14 @@ const asArtifact = (outDir: string, value: unknown): string => {
   return outDir
 }
 
+/** What the stage declares for the engine to publish after a run. */
+const publication = (params: unknown, value: Report) => Effect.runPromise(ReportStage.publish!(params, value))
+
 const listFiles = (dir: string, prefix = ""): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`])).sort()
 
 describe("report stage", () => {
-  it("writes the tables with the input metrics, chance levels and published numbers, and copies the report into out", async () => {
+  it("writes the tables with the input metrics, chance levels and published numbers, and declares every file for publishing into out", async () => {
     const out = path.join(tempDir("mea-report-out-"), "report")
     const r = await runStagePromise(ReportStage, { params: { out }, inputs })
     const value = r.value as Report
@@ -83,36 +86,29 @@ describe("report stage", () => {
     expect(html).toContain(`<a href="#eval.mtg.alignment">eval.mtg.alignment, alpha 2.5</a>`)
     expect(html).toContain(`<h3 id="eval.mtg.alignment">`)
 
-    // The value lists exactly the files written, and out holds the same bytes.
+    // The value lists exactly the files written; they are what the stage publishes, with the same bytes.
     expect(value.files.plots).toHaveLength(9 + 18 + 3)
     expect(listFiles(r.outDir)).toEqual(["report.html", "report.md", "results.json", ...value.files.plots].sort())
     for (const p of value.files.plots) expect(xmlProblems(fs.readFileSync(path.join(r.outDir, p), "utf8").replace(/^<\?xml[^>]*\?>/, ""))).toEqual([])
-    expect(listFiles(out)).toEqual(listFiles(r.outDir))
+    const declared = await publication({ out }, value)
+    expect(declared).toEqual({ to: out, files: reportFiles(value) })
+    await Effect.runPromise(publishFiles(asArtifact(r.outDir, value), declared!.files, out))
+    expect(listFiles(out)).toEqual(listFiles(r.outDir).filter((f) => f !== "value.json"))
     for (const f of listFiles(out)) expect(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(r.outDir, f))), f).toBe(true)
     expect(value.evaluations).toHaveLength(18)
     expect(value.models).toHaveLength(9)
     expect(value.clusters).toEqual(["cluster.emo", "cluster.mtg", "cluster.cal"])
     expect(r.warnings).toEqual([])
-    expect(r.notes.join("\n")).toMatch(/report copied to .*report\.md/)
     expect(ReportStage.output.summarize?.(value)).toBe("report: 9/9 segment-level and 9/9 song-level cells, 9 models, 3 cluster maps")
   })
 
-  it("resolves a relative out against the working directory, and out: null copies nothing", async () => {
-    const target = tempDir("mea-report-rel-")
-    const rel = path.relative(process.cwd(), path.join(target, "sub", "report"))
-    expect(path.isAbsolute(rel)).toBe(false)
+  it("out: null publishes nothing; the stage itself never writes outside its output folder", async () => {
     const small = { evaluations: experiment.evaluations.slice(0, 2), models: experiment.models.slice(0, 1) }
-    await runStagePromise(ReportStage, { params: { out: rel }, inputs: small })
-    expect(fs.existsSync(path.join(target, "sub", "report", "report.md"))).toBe(true)
-    // A copy that cannot be made (here: out is a file) warns; the artifact is still produced.
-    const blocked = path.join(target, "a-file")
-    fs.writeFileSync(blocked, "")
-    const warned = await runStagePromise(ReportStage, { params: { out: blocked }, inputs: small })
-    expect(warned.warnings).toEqual([expect.stringMatching(new RegExp(`^report not copied to ${blocked}: publishing .*report.md`))])
-    expect(fs.existsSync(path.join(warned.outDir, "report.md"))).toBe(true)
     const none = await runStagePromise(ReportStage, { params: { out: null }, inputs: small })
+    expect(await publication({ out: null }, none.value as Report)).toBeUndefined()
     expect(none.notes).toEqual([])
     expect(fs.existsSync(path.join(none.outDir, "report.md"))).toBe(true)
+    expect(await publication({}, none.value as Report)).toEqual({ to: "report", files: reportFiles(none.value as Report) })
   })
 
   it("publishes a stored report artifact into a folder, replacing older copies", async () => {
@@ -124,31 +120,24 @@ describe("report stage", () => {
     fs.writeFileSync(path.join(dest, "notes.txt"), "the user's own file")
     // Cached artifacts are read-only; the copies must not be.
     for (const f of listFiles(artifactDir)) fs.chmodSync(path.join(artifactDir, f), 0o444)
-    const written = await Effect.runPromise(publishReport(artifactDir, dest))
+    const written = await Effect.runPromise(publishFiles(artifactDir, reportFiles(r.value as Report), dest))
     expect(written.map((w) => path.relative(dest, w)).sort()).toEqual(listFiles(artifactDir).filter((f) => f !== "value.json"))
     expect(fs.readFileSync(path.join(dest, "report.md"), "utf8")).toBe(fs.readFileSync(path.join(artifactDir, "report.md"), "utf8"))
     expect(fs.readFileSync(path.join(dest, "notes.txt"), "utf8")).toBe("the user's own file")
     expect(fs.statSync(path.join(dest, "report.html")).mode & 0o200).not.toBe(0)
     // Again over the read-only-free copies: idempotent.
-    await Effect.runPromise(publishReport(artifactDir, dest))
+    await Effect.runPromise(publishFiles(artifactDir, reportFiles(r.value as Report), dest))
     expect(listFiles(dest)).toEqual([...listFiles(artifactDir).filter((f) => f !== "value.json"), "notes.txt"].sort())
   })
 
-  it("says which artifact is wrong when publishing fails", async () => {
-    const empty = tempDir("mea-report-empty-")
+  it("says which file is wrong when publishing fails, and never writes outside the target folder", async () => {
     const dest = tempDir("mea-report-dest-")
-    const message = (dir: string) => Effect.runPromise(Effect.flip(publishReport(dir, dest))).then((e) => e.message)
-    expect(await message(empty)).toMatch(new RegExp(`reading the report artifact ${empty}/value.json`))
-    fs.writeFileSync(path.join(empty, "value.json"), "{")
-    expect(await message(empty)).toMatch(/value.json: not JSON/)
-    fs.writeFileSync(path.join(empty, "value.json"), JSON.stringify({ files: {} }))
-    expect(await message(empty)).toMatch(/value.json is not a report artifact: .*markdown/s)
     const r = await runStagePromise(ReportStage, { params: { out: null }, inputs: { evaluations: [], models: [] } })
     const v = r.value as Report
-    asArtifact(r.outDir, { ...v, files: { ...v.files, plots: ["../escape.svg"] } })
-    expect(await message(r.outDir)).toMatch(/file name '..\/escape.svg' leaves the report folder/)
-    asArtifact(r.outDir, { ...v, files: { ...v.files, plots: ["plots/missing.svg"] } })
-    expect(await message(r.outDir)).toMatch(/publishing .*plots\/missing.svg/)
+    const message = (files: ReadonlyArray<string>) => Effect.runPromise(Effect.flip(publishFiles(r.outDir, files, dest))).then((e) => e.message)
+    expect(await message(reportFiles({ ...v, files: { ...v.files, plots: ["../escape.svg"] } }))).toMatch(/file name '..\/escape.svg' leaves the folder it is published into/)
+    expect(fs.existsSync(path.join(dest, "..", "escape.svg"))).toBe(false)
+    expect(await message(reportFiles({ ...v, files: { ...v.files, plots: ["plots/missing.svg"] } }))).toMatch(/publishing .*plots\/missing.svg/)
   })
 
   it("reports partial experiments: empty cells say 'not run', unplaced evaluations and missing models are listed", async () => {

@@ -1,14 +1,14 @@
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { PUBLISHED, SPLIT_INFO } from "../../src/report/published.ts"
 import { assembleTables, cellOfNodeId, place, splitOfDataset } from "../../src/report/tables.ts"
+import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 import { evaluationArtifact, fullExperiment } from "./fixture.ts"
 
-const REFERENCE_MD = path.resolve(import.meta.dirname, "../../../shared/REFERENCE.md")
+const REFERENCE_MD = sharedPath("REFERENCE.md")
 
-describe("published table", () => {
-  it.skipIf(!fs.existsSync(REFERENCE_MD))("equals the table in REFERENCE.md, cell by cell", () => {
+describeWithShared("published table", ["REFERENCE.md"], () => {
+  it("equals the table in REFERENCE.md, cell by cell", () => {
     const text = fs.readFileSync(REFERENCE_MD, "utf8")
     const section = text.slice(text.indexOf("## Published results"))
     const rows = section

@@ -3,11 +3,12 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/model/artifact.ts"
-import { EvaluationCodec, type Evaluation } from "../../src/model/evaluation.ts"
+import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
+import { EvaluationCodec, type Evaluation } from "../../src/artifacts/evaluation.ts"
 import { classificationMetrics } from "../../src/model/metrics.ts"
 import { readSafetensors } from "../../src/model/safetensors.ts"
-import { evaluateModel, trainModel, type TrainSettings } from "../../src/model/run.ts"
+import type { TrainSettings } from "../../src/model/settings.ts"
+import { evaluateModel, trainModel } from "../../src/model/train-and-eval.ts"
 import type { Progress } from "../../src/runtime/stage.ts"
 import { VoteStage } from "../../src/stages/vote.ts"
 import { artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
@@ -45,6 +46,7 @@ const settings: TrainSettings = {
   num_layers: 1,
   dropout: 0.1,
   standardise: true,
+  shuffle: "auto",
 }
 
 const a = toyDataset("a", 5, 60, 1)
@@ -130,13 +132,13 @@ describe("train and eval cores on hand-made artifacts", () => {
   })
 
   it("rows kept on disk and block-shuffled train as well, and leave no scratch file in the artifact", async () => {
-    const s = { ...settings, phase: "baseline1" as const, epochs: 10, rows: { inMemoryLimit: 0, blockRows: 16 } }
+    const s = { ...settings, phase: "baseline1" as const, epochs: 10 }
     const outDir = tempDir()
-    const m = await run(trainModel([a], undefined, s, { outDir, threads: 2, progress: progress() }))
+    const m = await run(trainModel([a], undefined, s, { outDir, threads: 2, progress: progress(), rows: { inMemoryLimit: 0, blockRows: 16 } }))
     expect(m.best_val_f1).toBeGreaterThan(0.5)
     expect(fs.readdirSync(outDir).sort()).toEqual([WEIGHTS_FILE])
     // Forcing the block shuffle on rows in memory gives the same order as on disk with the same block size.
-    const inMemory = await run(trainModel([a], undefined, { ...s, rows: {}, shuffle: "block", shuffle_block: 16 }, { outDir: tempDir(), threads: 2, progress: progress() }))
+    const inMemory = await run(trainModel([a], undefined, { ...s, shuffle: "block" as const, shuffle_block: 16 }, { outDir: tempDir(), threads: 2, progress: progress() }))
     expect(inMemory.curves).toEqual(m.curves)
   })
 

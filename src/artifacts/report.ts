@@ -1,6 +1,7 @@
-/** The report artifact's value: which files it holds and the two tables (as in results.json). */
+/** The `report` artifact: which files it holds and the two tables (as in results.json). */
 import { Schema } from "effect"
-import { TablesSchema, UnplacedSchema } from "./tables.ts"
+import { TablesSchema, UnplacedSchema, type Tables } from "../report/tables.ts"
+import { codec } from "../runtime/stage.ts"
 
 export const MARKDOWN_FILE = "report.md"
 export const HTML_FILE = "report.html"
@@ -34,3 +35,13 @@ export type Results = typeof ResultsSchema.Type
 
 /** Every file of the report, relative to its folder. */
 export const reportFiles = (r: Report): ReadonlyArray<string> => [r.files.markdown, r.files.html, r.files.results, ...r.files.plots]
+
+const filled = (t: Tables, level: "segment" | "song"): number => t[level].reduce((n, r) => n + Object.values(r.cells).filter((c) => c.measured !== null).length, 0)
+
+export const ReportCodec = codec("report", ReportSchema, {
+  summarize: (r) =>
+    `report: ${filled(r.tables, "segment")}/9 segment-level and ${filled(r.tables, "song")}/9 song-level cells, ` +
+    `${r.models.length} models, ${r.clusters.length} cluster maps` +
+    (r.unplaced.length > 0 ? `, ${r.unplaced.length} evaluations outside the table` : ""),
+})
+

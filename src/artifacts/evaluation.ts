@@ -9,7 +9,7 @@ import { Effect, Schema } from "effect"
 import * as path from "node:path"
 import { readNpy, writeNpyFloat32 } from "../io/npy.ts"
 import { attempt, codec, type Artifact } from "../runtime/stage.ts"
-import { ChanceLevel, chanceLevel, evaluate, LabelRow, Metrics } from "./metrics.ts"
+import { ChanceLevel, chanceLevel, evaluate, LabelRow, Metrics } from "../model/metrics.ts"
 
 export const SCORES_FILE = "scores.npy"
 export const TRUTH_FILE = "truth.npy"

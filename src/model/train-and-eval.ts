@@ -5,18 +5,17 @@
 import { Effect } from "effect"
 import * as path from "node:path"
 import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
-import type { Dataset } from "../stages/dataset.ts"
-import type { Features } from "../stages/mert.ts"
-import type { Segments } from "../stages/segment.ts"
-import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "./artifact.ts"
-import type { BatchingMode } from "./batching.ts"
+import type { Dataset } from "../artifacts/dataset.ts"
+import type { Features } from "../artifacts/features.ts"
+import type { Segments } from "../artifacts/segments.ts"
+import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
 import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
-import { NetEngine } from "./engine.ts"
-import { writeEvaluation, type Evaluation } from "./evaluation.ts"
-import type { RegulariserVersion } from "./loss.ts"
+import { NetEngine } from "./forward-backward.ts"
+import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
 import { compileRows, openRows, type CompileOptions, type RowSource } from "./rows.ts"
+import type { EvalSettings, TrainSettings } from "./settings.ts"
 import { standardisedRows } from "./standardise.ts"
 import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
 
@@ -40,39 +39,8 @@ export interface DatasetInputs {
   readonly labels: LabelMatrix
 }
 
-export interface TrainSettings {
-  readonly net: NetConfig["net"]
-  readonly layers?: ReadonlyArray<number>
-  readonly phase: Phase
-  readonly regulariser: RegulariserVersion
-  readonly alpha: number
-  readonly epochs: number
-  readonly patience: number
-  readonly batch: number
-  readonly lr: number
-  readonly weight_decay: number
-  readonly seed: number
-  readonly batching: BatchingMode
-  readonly upsample: Readonly<Record<string, number>>
-  readonly negatives: number
-  readonly val_k?: number
-  readonly lr_factor: number
-  readonly lr_patience: number
-  readonly lr_cooldown: number
-  readonly min_lr: number
-  readonly hidden?: number
-  readonly ff?: number
-  readonly heads?: number
-  readonly num_layers?: number
-  readonly dropout?: number
-  readonly standardise: boolean
-  /** Row order within an epoch (see TrainOptions.shuffle). */
-  readonly shuffle?: "auto" | "random" | "block"
-  readonly shuffle_block?: number
-  readonly shuffle_window?: number
-  /** How training rows are held (benches and tests): in memory up to this many bytes, else on disk in blocks. */
-  readonly rows?: Pick<CompileOptions, "inMemoryLimit" | "blockRows" | "cacheBlocks">
-}
+/** How rows are held (benches and tests): in memory up to `inMemoryLimit` bytes, else on disk in blocks. */
+export type RowsOptions = Pick<CompileOptions, "inMemoryLimit" | "blockRows" | "cacheBlocks">
 
 const fail = (message: string) => Effect.fail(new StageError({ message }))
 
@@ -82,7 +50,7 @@ export const trainModel = (
   inputs: ReadonlyArray<DatasetInputs>,
   clusters: ReadonlyArray<ClusterAssignment> | undefined,
   s: TrainSettings,
-  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions },
 ): Effect.Effect<Model, StageError> => {
   // Feature files opened below are closed however training ends.
   const sources: Array<RowSource> = []
@@ -112,7 +80,7 @@ export const trainModel = (
       if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
       // Only the chosen layers of the training rows, read once; row j of the source is labelled[j].
       const source = yield* attempt(what, () =>
-        compileRows(featureFiles(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...s.rows }),
+        compileRows(featureFiles(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...env.rows }),
       )
       sources.push(source)
       let clusterOf: Array<number> | undefined
@@ -129,7 +97,7 @@ export const trainModel = (
       if (i === 0) {
         const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
         if (v.rows.length > 0) {
-          const vs = yield* attempt(what, () => compileRows(featureFiles(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...s.rows }))
+          const vs = yield* attempt(what, () => compileRows(featureFiles(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...env.rows }))
           sources.push(vs)
           validation = { source: vs, rows: v.rows.map((_, j) => j), labels: v.labels }
         }
@@ -160,26 +128,8 @@ export const trainModel = (
       train(
         sets,
         { source: validation.source, rows: validation.rows, truth: truthMatrix(validation.labels, sets[0].labels.length), k },
-        {
-          config,
-          phase: s.phase,
-          regulariser: s.regulariser,
-          alpha: s.alpha,
-          epochs: s.epochs,
-          patience: s.patience,
-          batch: s.batch,
-          lr: s.lr,
-          weightDecay: s.weight_decay,
-          seed: s.seed,
-          batching: s.batching,
-          negatives: s.negatives,
-          plateau: { factor: s.lr_factor, patience: s.lr_patience, cooldown: s.lr_cooldown, minLr: s.min_lr },
-          threads: env.threads,
-          standardise: s.standardise,
-          ...(s.shuffle === undefined ? {} : { shuffle: s.shuffle }),
-          ...(s.shuffle_window === undefined ? {} : { shuffleWindow: s.shuffle_window }),
-          ...(s.shuffle_block === undefined ? {} : { shuffleBlock: s.shuffle_block }),
-        },
+        s,
+        { config, threads: env.threads },
         (r) => {
           fire(env.progress.advance())
           fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
@@ -207,20 +157,11 @@ export const trainModel = (
   }).pipe(Effect.ensuring(Effect.sync(() => sources.forEach((src) => src.close()))))
 }
 
-export interface EvalSettings {
-  readonly k?: number
-  /** Features up to this many bytes (the chosen layers) are read into memory at once; larger ones in runs from disk. */
-  readonly inMemoryLimit?: number
-  readonly split: SplitChoice
-  readonly chance_draws: number
-  readonly seed: number
-}
-
 export const evaluateModel = (
   model: Artifact<Model>,
   d: DatasetInputs,
   s: EvalSettings,
-  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions },
 ): Effect.Effect<Evaluation, StageError> =>
   Effect.gen(function* () {
     const m = model.value
@@ -243,7 +184,7 @@ export const evaluateModel = (
     const standardiser = yield* attempt(`eval: reading model ${model.node}`, () => loadStandardiser(model))
     const emb = yield* Effect.acquireUseRelease(
       attempt(what, () => {
-        const raw = openRows(featureFiles(d.features), m.layers, s.inMemoryLimit)
+        const raw = openRows(featureFiles(d.features), m.layers, env.rows?.inMemoryLimit)
         if (standardiser === undefined) return raw
         try {
           return standardisedRows(raw, standardiser)

@@ -8,9 +8,9 @@
  */
 import { Schema } from "effect"
 import { codec, type Artifact } from "../runtime/stage.ts"
-import { buildNet, NetConfig, type Weights } from "./nets.ts"
-import { readSafetensors, writeSafetensors, type NamedTensor } from "./safetensors.ts"
-import type { Standardiser } from "./standardise.ts"
+import { buildNet, NetConfig, type Weights } from "../model/nets.ts"
+import { readSafetensors, writeSafetensors, type NamedTensor } from "../model/safetensors.ts"
+import type { Standardiser } from "../model/standardise.ts"
 
 export const WEIGHTS_FILE = "model.safetensors"
 export const INPUT_MEAN = "input_mean"
