@@ -68,6 +68,7 @@ const nodeJson = (r: RunResult) => ({
     output: n.output ?? null,
     ms: n.ms,
     ...(n.error !== undefined ? { error: n.error } : {}),
+    ...(n.errorTags !== undefined ? { error_tags: n.errorTags } : {}),
     ...(n.warnings.length > 0 ? { warnings: n.warnings } : {}),
   })),
   ms: r.ms,

@@ -3,7 +3,7 @@
  * AgglomerativeClustering(metric="cosine"): merge the closest pair of clusters until `k` remain, or until the closest
  * pair is farther apart than `threshold`. Ties are broken by the lower cluster indices, so results are deterministic.
  */
-import { Data } from "effect"
+import { Data, Either } from "effect"
 
 export class AgglomerativeError extends Data.TaggedError("AgglomerativeError")<{ readonly message: string }> {}
 
@@ -20,16 +20,18 @@ export const cosineDistance = (a: ArrayLike<number>, b: ArrayLike<number>): numb
     na += a[i] * a[i]
     nb += b[i] * b[i]
   }
-  if (na === 0 || nb === 0) throw new AgglomerativeError({ message: "cosine distance of a zero vector is undefined" })
-  return 1 - dot / Math.sqrt(na * nb)
+  // Undefined (NaN) for a zero vector; agglomerative refuses those before it measures anything.
+  return na === 0 || nb === 0 ? NaN : 1 - dot / Math.sqrt(na * nb)
 }
 
-export const agglomerative = (rows: ReadonlyArray<ArrayLike<number>>, stop: StopRule, linkage: Linkage = "average"): Int32Array => {
+export const agglomerative = (rows: ReadonlyArray<ArrayLike<number>>, stop: StopRule, linkage: Linkage = "average"): Either.Either<Int32Array, AgglomerativeError> => {
   const n = rows.length
-  if (n === 0) throw new AgglomerativeError({ message: "no points to cluster" })
+  if (n === 0) return Either.left(new AgglomerativeError({ message: "no points to cluster" }))
   if ("k" in stop && (!Number.isInteger(stop.k) || stop.k < 1 || stop.k > n)) {
-    throw new AgglomerativeError({ message: `k must be an integer in 1..${n}, got ${stop.k}` })
+    return Either.left(new AgglomerativeError({ message: `k must be an integer in 1..${n}, got ${stop.k}` }))
   }
+  const zero = rows.findIndex((r) => Array.prototype.every.call(r, (v: number) => v === 0))
+  if (zero >= 0) return Either.left(new AgglomerativeError({ message: `point ${zero} is a zero vector: its cosine distance to anything is undefined` }))
   const dist: Array<Float64Array> = rows.map((a) => Float64Array.from(rows, (b) => cosineDistance(a, b)))
   const members: Array<Array<number> | undefined> = rows.map((_, i) => [i])
   let alive = n
@@ -72,5 +74,5 @@ export const agglomerative = (rows: ReadonlyArray<ArrayLike<number>>, stop: Stop
   const labels = new Int32Array(n)
   const clusters = members.filter((m): m is Array<number> => m !== undefined).sort((a, b) => Math.min(...a) - Math.min(...b))
   clusters.forEach((m, id) => m.forEach((i) => (labels[i] = id)))
-  return labels
+  return Either.right(labels)
 }

@@ -1,5 +1,5 @@
 /** k-means (ml-kmeans, k-means++ initialisation), seeded so the same inputs give the same clusters. */
-import { Data } from "effect"
+import { Data, Effect } from "effect"
 
 export class KMeansError extends Data.TaggedError("KMeansError")<{ readonly message: string }> {}
 
@@ -10,12 +10,26 @@ export interface KMeansResult {
   readonly converged: boolean
 }
 
-/** Async because ml-kmeans (with ml-matrix) takes ~250 ms to load: it is imported only when k-means actually runs. */
-export const kMeans = async (rows: ReadonlyArray<ArrayLike<number>>, k: number, seed: number, maxIterations = 300): Promise<KMeansResult> => {
-  if (!Number.isInteger(k) || k < 1) throw new KMeansError({ message: `k must be a positive integer, got ${k}` })
-  if (k > rows.length) throw new KMeansError({ message: `k = ${k} exceeds the number of points (${rows.length})` })
+/** An Effect because ml-kmeans (with ml-matrix) takes ~250 ms to load: it is imported only when k-means actually runs. */
+export const kMeans = (rows: ReadonlyArray<ArrayLike<number>>, k: number, seed: number, maxIterations = 300): Effect.Effect<KMeansResult, KMeansError> =>
+  Effect.gen(function* () {
+    if (!Number.isInteger(k) || k < 1) return yield* Effect.fail(new KMeansError({ message: `k must be a positive integer, got ${k}` }))
+    if (k > rows.length) return yield* Effect.fail(new KMeansError({ message: `k = ${k} exceeds the number of points (${rows.length})` }))
+    const { kmeans } = yield* Effect.tryPromise({
+      try: () => import("ml-kmeans"),
+      catch: (e) => new KMeansError({ message: `cannot load ml-kmeans: ${e instanceof Error ? e.message : String(e)}` }),
+    })
+    return run(kmeans, rows, k, seed, maxIterations)
+  })
+
+const run = (
+  mlKmeans: typeof import("ml-kmeans").kmeans,
+  rows: ReadonlyArray<ArrayLike<number>>,
+  k: number,
+  seed: number,
+  maxIterations: number,
+): KMeansResult => {
   const data = rows.map((r) => Array.from(r))
-  const { kmeans: mlKmeans } = await import("ml-kmeans")
   const result = mlKmeans(data, k, { seed, initialization: "kmeans++", maxIterations, tolerance: 1e-9 })
   // ml-kmeans numbers clusters by initialisation order; renumber by first appearance so ids read naturally.
   const order = new Map<number, number>()

@@ -5,7 +5,7 @@
  * the bandwidth removed, points assigned to the nearest centre. Distances use sklearn's rounding (sklearn-distance.ts),
  * so cluster ids and centres come out in sklearn's order.
  */
-import { Data } from "effect"
+import { Data, Either } from "effect"
 import { numpySum, type Points, rowNorms, rowOf, sqDistMany, sqDistOneQuery, sqNorm } from "./sklearn-distance.ts"
 
 export class MeanShiftError extends Data.TaggedError("MeanShiftError")<{ readonly message: string }> {}
@@ -14,9 +14,9 @@ export class MeanShiftError extends Data.TaggedError("MeanShiftError")<{ readonl
  * sklearn.cluster.estimate_bandwidth(X, quantile, n_samples=None): the mean over points of the distance to their k-th
  * nearest neighbour, the point itself counting as the first, k = max(1, floor(n x quantile)).
  */
-export const estimateBandwidth = (points: Points, quantile: number, minNeighbours = 1): { readonly bandwidth: number; readonly k: number } => {
-  if (!(quantile >= 0 && quantile <= 1)) throw new MeanShiftError({ message: `quantile must be in [0, 1], got ${quantile}` })
-  if (points.n === 0) throw new MeanShiftError({ message: "cannot estimate a bandwidth for 0 points" })
+export const estimateBandwidth = (points: Points, quantile: number, minNeighbours = 1): Either.Either<{ readonly bandwidth: number; readonly k: number }, MeanShiftError> => {
+  if (!(quantile >= 0 && quantile <= 1)) return Either.left(new MeanShiftError({ message: `quantile must be in [0, 1], got ${quantile}` }))
+  if (points.n === 0) return Either.left(new MeanShiftError({ message: "cannot estimate a bandwidth for 0 points" }))
   // minNeighbours > 1 is mea's option (sklearn: 1), so that k never means the point itself alone.
   const k = Math.min(points.n, Math.max(1, minNeighbours, Math.trunc(points.n * quantile)))
   const norms = rowNorms(points)
@@ -32,7 +32,7 @@ export const estimateBandwidth = (points: Points, quantile: number, minNeighbour
   // sklearn sums per batch of 500 rows with numpy, then divides once.
   let total = 0
   for (let s = 0; s < points.n; s += 500) total += numpySum(kth, s, Math.min(500, points.n - s))
-  return { bandwidth: total / points.n, k }
+  return Either.right({ bandwidth: total / points.n, k })
 }
 
 export interface MeanShiftOptions {
@@ -116,12 +116,12 @@ const compareTuplesDesc = (a: Float32Array, b: Float32Array): number => {
   return 0
 }
 
-export const meanShift = (points: Points, options: MeanShiftOptions): MeanShiftResult => {
+export const meanShift = (points: Points, options: MeanShiftOptions): Either.Either<MeanShiftResult, MeanShiftError> => {
   const bandwidth = options.bandwidth
   const maxIter = options.maxIter ?? 300
   const clusterAll = options.clusterAll ?? true
-  if (!(bandwidth >= 0) || !Number.isFinite(bandwidth)) throw new MeanShiftError({ message: `bandwidth must be a finite number >= 0, got ${bandwidth}` })
-  if (points.n === 0) throw new MeanShiftError({ message: "no points to cluster" })
+  if (!(bandwidth >= 0) || !Number.isFinite(bandwidth)) return Either.left(new MeanShiftError({ message: `bandwidth must be a finite number >= 0, got ${bandwidth}` }))
+  if (points.n === 0) return Either.left(new MeanShiftError({ message: "no points to cluster" }))
   const binned = options.binSeeding ? binSeeds(points, bandwidth, options.minBinFreq ?? 1) : "all-points"
   const seeds: ReadonlyArray<Float32Array> =
     binned === "all-points" ? Array.from({ length: points.n }, (_, i) => rowOf(points, i)) : binned
@@ -156,7 +156,7 @@ export const meanShift = (points: Points, options: MeanShiftOptions): MeanShiftR
     else prev.intensity = within.length
   }
   if (found.size === 0) {
-    throw new MeanShiftError({ message: `no point was within bandwidth=${bandwidth} of any seed; increase the bandwidth or the quantile` })
+    return Either.left(new MeanShiftError({ message: `no point was within bandwidth=${bandwidth} of any seed; increase the bandwidth or the quantile` }))
   }
 
   const ranked = [...found.values()].sort((a, b) => b.intensity - a.intensity || compareTuplesDesc(a.centre, b.centre))
@@ -195,5 +195,5 @@ export const meanShift = (points: Points, options: MeanShiftOptions): MeanShiftR
     }
     labels[i] = clusterAll || Math.sqrt(Math.max(bestD, 0)) <= bandwidth ? best : -1
   }
-  return { centres, labels, intensities: kept.map((r) => r.intensity), nIter, emptySeeds }
+  return Either.right({ centres, labels, intensities: kept.map((r) => r.intensity), nIter, emptySeeds })
 }

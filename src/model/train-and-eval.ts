@@ -2,14 +2,14 @@
  * The cores of the train and eval stages, written against upstream artifacts (features, segments, dataset) and label
  * embeddings as a plain matrix, so the stage files only wire codecs to them.
  */
-import { Effect } from "effect"
+import { Effect, Fiber, Queue } from "effect"
 import * as path from "node:path"
 import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import type { Segments } from "../artifacts/segments.ts"
 import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
-import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix, type SplitChoice } from "./data.ts"
+import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix } from "./data.ts"
 import { NetEngine } from "./forward-backward.ts"
 import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
@@ -17,7 +17,7 @@ import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
 import { compileRows, openRows, type CompileOptions, type RowSource } from "./rows.ts"
 import type { EvalSettings, TrainSettings } from "./settings.ts"
 import { standardisedRows } from "./standardise.ts"
-import { cosineScores, embedRows, train, type Phase, type TrainingSet } from "./train.ts"
+import { cosineScores, embedRows, train, type EpochRecord, type TrainingSet } from "./train.ts"
 
 /** Label embeddings of one data set: `labels.length` rows of `dim`. */
 export interface LabelMatrix {
@@ -43,8 +43,6 @@ export interface DatasetInputs {
 export type RowsOptions = Pick<CompileOptions, "inMemoryLimit" | "blockRows" | "cacheBlocks">
 
 const fail = (message: string) => Effect.fail(new StageError({ message }))
-
-const fire = (e: Effect.Effect<void>): void => void Effect.runFork(e)
 
 export const trainModel = (
   inputs: ReadonlyArray<DatasetInputs>,
@@ -124,18 +122,29 @@ export const trainModel = (
       dropout: s.dropout ?? base.dropout,
     }
     yield* env.progress.start(s.epochs, "epochs")
+    // The training loop reports each epoch from outside Effect: a queue carries the records, in order, to one fiber
+    // that reports them; `null` after the last one lets that fiber finish, so no epoch line is lost.
+    const epochs = yield* Queue.unbounded<EpochRecord | null>()
+    const report = (r: EpochRecord) =>
+      Effect.zipRight(
+        env.progress.advance(),
+        env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`),
+      )
+    const reporting = yield* Effect.fork(
+      Effect.iterate(true, {
+        while: (more) => more,
+        body: () => Effect.flatMap(Queue.take(epochs), (r) => (r === null ? Effect.succeed(false) : Effect.as(report(r), true))),
+      }),
+    )
     const result = yield* attemptPromise("train", () =>
       train(
         sets,
         { source: validation.source, rows: validation.rows, truth: truthMatrix(validation.labels, sets[0].labels.length), k },
         s,
         { config, threads: env.threads },
-        (r) => {
-          fire(env.progress.advance())
-          fire(env.progress.note(`epoch ${r.epoch}: loss ${r.train_loss.toFixed(4)}, validation F1 ${r.val_f1.toFixed(4)}, lr ${r.lr.toExponential(2)}`))
-        },
+        (r) => void Queue.unsafeOffer(epochs, r),
       ),
-    )
+    ).pipe(Effect.ensuring(Effect.zipRight(Queue.offer(epochs, null), Fiber.join(reporting))))
     yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser))
     const model: Model = {
       config,

@@ -16,7 +16,7 @@
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
 import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
-import { alignmentRegulariser, tripletLoss, type RegulariserVersion } from "./loss.ts"
+import { alignmentRegulariser, tripletLoss } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
 import { Rng } from "./rng.ts"

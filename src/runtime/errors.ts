@@ -25,12 +25,28 @@ export class PipelineErrors extends Data.TaggedError("PipelineErrors")<{
 
 export class CacheError extends Data.TaggedError("CacheError")<{ readonly message: string }> {}
 
-/** A node failed; `message` comes from the stage. Earlier finished nodes stay cached. */
+/**
+ * A node failed; `message` comes from the stage. Earlier finished nodes stay cached. `cause` is the stage's own typed
+ * error (a StageError, whose cause may be a library's tagged error), kept so callers can tell failures apart by tag.
+ */
 export class NodeFailed extends Data.TaggedError("NodeFailed")<{
   readonly node: string
   readonly stage: string
   readonly message: string
+  readonly cause?: unknown
 }> {}
+
+/** The `_tag`s along an error's cause chain, outermost first: e.g. ["StageError", "MeanShiftError"]. */
+export const errorTags = (e: unknown): ReadonlyArray<string> => {
+  const tags: Array<string> = []
+  let at: unknown = e
+  for (let depth = 0; depth < 8 && at !== null && typeof at === "object"; depth++) {
+    const tag = (at as { _tag?: unknown })._tag
+    if (typeof tag === "string") tags.push(tag)
+    at = (at as { cause?: unknown }).cause
+  }
+  return tags
+}
 
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 

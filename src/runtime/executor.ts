@@ -6,7 +6,7 @@ import { Deferred, Effect, Exit, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
-import { CacheError, NodeFailed } from "./errors.ts"
+import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { nodeComponents } from "./keys.ts"
 import { withLock } from "./lock.ts"
@@ -23,6 +23,8 @@ export interface NodeResult {
   readonly output?: string
   readonly ms: number
   readonly error?: string
+  /** Tags of the stage's error and its causes (see errorTags), when the node failed in its stage. */
+  readonly errorTags?: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -138,10 +140,11 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
             results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
             yield* reporter.nodeEnd(node.id, status, ms, extra.error)
           })
-        const fail = (message: string) =>
+        const fail = (message: string, cause?: unknown) =>
           Effect.gen(function* () {
-            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message }))
-            yield* finish("failed", { error: message })
+            failures.push(new NodeFailed({ node: node.id, stage: node.stage.name, message, cause }))
+            const tags = errorTags(cause)
+            yield* finish("failed", { error: message, ...(tags.length > 0 ? { errorTags: tags } : {}) })
             return { ok: false } as Outcome
           })
 
@@ -193,7 +196,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           const message =
             failure !== undefined ? failure.message : Exit.isInterrupted(exit) ? "interrupted" : `crashed: ${String(exit.cause)}`
           if (Exit.isInterrupted(exit)) return yield* Effect.interrupt
-          return yield* fail(message)
+          return yield* fail(message, failure?.cause)
         }
         yield* remember(exit.value.output)
         yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
@@ -233,7 +236,7 @@ const execute = (
 ): Effect.Effect<string, NodeFailed, Reporter | StageEnv> =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
-    const nodeFailed = (message: string) => new NodeFailed({ node: node.id, stage: node.stage.name, message })
+    const nodeFailed = (message: string, cause?: unknown) => new NodeFailed({ node: node.id, stage: node.stage.name, message, cause })
     const t0 = Date.now()
     // Resolve inputs: upstream artifacts are decoded only now, when a node actually runs.
     const inputs: Record<string, unknown> = {}
@@ -274,7 +277,7 @@ const execute = (
     const value = yield* node.stage
       .run({ nodeId: node.id, params: node.params, inputs: inputs as never, outDir: staging, progress, threads })
       .pipe(
-        Effect.mapError((e) => nodeFailed(e.message)),
+        Effect.mapError((e) => nodeFailed(e.message, e)),
         Effect.catchAllDefect((d) => Effect.fail(nodeFailed(`stage '${node.stage.name}' crashed: ${d instanceof Error ? d.message : String(d)}`))),
         Effect.onError(() => cleanup),
       )

@@ -176,10 +176,17 @@ export const buildGraph = (
     if (Either.isLeft(datasetsResolved)) {
       return yield* Effect.fail(new PipelineErrors({ errors: [err(datasetsResolved.left.path, datasetsResolved.left.message)] }))
     }
+    // Vars may use params and datasets: splits: [{ id: emo, alpha: "${alpha}", test: "${datasets.emotify.format}" }]
+    const datasets = datasetsResolved.right as Record<string, unknown>
+    const tablesResolved = interpolate(pipeline.spec.vars ?? {}, { vars: {}, params: pipeline.params, datasets }, ["vars"])
+    if (Either.isLeft(tablesResolved)) {
+      return yield* Effect.fail(new PipelineErrors({ errors: [err(tablesResolved.left.path, tablesResolved.left.message)] }))
+    }
     const base: Scope = {
       vars: {},
       params: pipeline.params,
-      datasets: datasetsResolved.right as Record<string, unknown>,
+      datasets,
+      tables: tablesResolved.right as Record<string, unknown>,
     }
 
     const expanded: Array<Expanded> = []

@@ -1,7 +1,7 @@
 /**
  * `${...}` interpolation. A string that is exactly one `${x}` takes x's value with its type (a number stays a number,
  * a map stays a map); otherwise each `${x}` is replaced by its text. Names resolve to loop variables first (`item`, or
- * matrix keys), then `params.x` / `datasets.x`, then bare param names.
+ * matrix keys), then `params.x` / `datasets.x` / `vars.x` (the pipeline's `vars:` block), then bare param names.
  */
 import { Either } from "effect"
 
@@ -9,6 +9,8 @@ export interface Scope {
   readonly vars: Readonly<Record<string, unknown>>
   readonly params: Readonly<Record<string, unknown>>
   readonly datasets: Readonly<Record<string, unknown>>
+  /** The pipeline's `vars:` block (tables such as the experiment's splits), resolved against params and datasets. */
+  readonly tables?: Readonly<Record<string, unknown>>
 }
 
 const WHOLE = /^\$\{([^}]*)\}$/
@@ -19,6 +21,7 @@ const describeScope = (scope: Scope): string => {
     Object.keys(scope.vars).length > 0 ? `loop variables: ${Object.keys(scope.vars).join(", ")}` : "",
     `params: ${Object.keys(scope.params).join(", ") || "none"}`,
     Object.keys(scope.datasets).length > 0 ? `datasets.${Object.keys(scope.datasets).join(", datasets.")}` : "",
+    scope.tables !== undefined && Object.keys(scope.tables).length > 0 ? `vars.${Object.keys(scope.tables).join(", vars.")}` : "",
   ]
   return parts.filter((p) => p !== "").join("; ")
 }
@@ -37,6 +40,9 @@ export const lookup = (expr: string, scope: Scope): Either.Either<unknown, strin
     walked = [head, rest.shift()!]
   } else if (head === "datasets") {
     value = scope.datasets
+    walked = [head]
+  } else if (head === "vars" && scope.tables !== undefined) {
+    value = scope.tables
     walked = [head]
   } else if (head in scope.params) {
     value = scope.params[head]

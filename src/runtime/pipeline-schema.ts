@@ -37,6 +37,9 @@ export const PipelineFile = Schema.Struct({
     description: "Defaults, overridable with `-p key=value`; referenced as ${key}",
   }),
   datasets: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Record({ key: Schema.String, value: Schema.Unknown }) })),
+  vars: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })).annotations({
+    description: "Named values and tables (e.g. the experiment's splits), defined once and referenced as ${vars.name}; lists and maps can be expanded over with foreach/matrix",
+  }),
   stages: Schema.Record({ key: Schema.String, value: StageEntry }),
   results: Schema.optional(Schema.Array(ResultColumn)),
 }).annotations({ title: "mea pipeline", description: "A mea pipeline: params, datasets and stages" })

@@ -211,6 +211,12 @@ export const defineStage = <P, PI, Ins extends Record<string, InputSpec>, O, OI>
   }
 }
 
+/** A library's typed error as the stage's error, with context; the library error stays its cause (and keeps its tag). */
+export const stageError =
+  (what: string) =>
+  (e: { readonly message: string }): StageError =>
+    new StageError({ message: `${what}: ${e.message}`, cause: e })
+
 /** Wraps a thrown error or rejected promise from library code into a StageError with context. */
 export const attempt = <A>(what: string, f: () => A): Effect.Effect<A, StageError> =>
   Effect.try({ try: f, catch: (cause) => new StageError({ message: `${what}: ${describe(cause)}`, cause }) })

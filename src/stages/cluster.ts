@@ -15,7 +15,7 @@ import { kMeans } from "../cluster/kmeans.ts"
 import { estimateBandwidth, meanShift } from "../cluster/meanshift.ts"
 import { pca2, projectionSvg } from "../cluster/projection.ts"
 import { pointsOf } from "../cluster/sklearn-distance.ts"
-import { attempt, attemptPromise, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 import { LabelEmbeddingsCodec, readLabelEmbeddings } from "../artifacts/label-embeddings.ts"
 import { PROJECTION_FILE, type Clusters, ClustersCodec } from "../artifacts/clusters.ts"
 
@@ -83,14 +83,15 @@ export const ClusterStage = defineStage({
         else {
           quantile = p.quantile
           const sklearnK = Math.max(1, Math.trunc(points.n * p.quantile))
-          const est = yield* attempt("estimate_bandwidth", () => estimateBandwidth(points, p.quantile, p.min_neighbours))
+          const est = yield* Effect.mapError(estimateBandwidth(points, p.quantile, p.min_neighbours), stageError("estimate_bandwidth"))
           neighbours = est.k
           bandwidth = est.bandwidth
           if (est.k !== sklearnK) notes.push(`estimate_bandwidth used the ${est.k}-th neighbour (min_neighbours ${p.min_neighbours}); sklearn would use the ${sklearnK}-th`)
         }
         const bw = bandwidth
-        const r = yield* attempt("MeanShift", () =>
+        const r = yield* Effect.mapError(
           meanShift(points, { bandwidth: bw, binSeeding: p.bin_seeding, minBinFreq: p.min_bin_freq, clusterAll: p.cluster_all, maxIter: p.max_iter }),
+          stageError("MeanShift"),
         )
         labels = r.labels
         centres = r.centres
@@ -107,14 +108,14 @@ export const ClusterStage = defineStage({
       } else if (p.method === "kmeans") {
         if (p.k === undefined) return yield* fail("method kmeans needs k")
         const k = p.k
-        const r = yield* attemptPromise("k-means", () => kMeans(rows, k, p.seed))
+        const r = yield* Effect.mapError(kMeans(rows, k, p.seed), stageError("k-means"))
         labels = r.labels
         centres = r.centres
         if (!r.converged) notes.push(`k-means did not converge in ${r.iterations} iterations`)
       } else {
         if ((p.k === undefined) === (p.threshold === undefined)) return yield* fail("method agglomerative needs exactly one of k and threshold")
         const stop = p.k !== undefined ? { k: p.k } : { threshold: p.threshold! }
-        labels = yield* attempt("agglomerative clustering", () => agglomerative(rows, stop, p.linkage))
+        labels = yield* Effect.mapError(agglomerative(rows, stop, p.linkage), stageError("agglomerative clustering"))
         const count = Math.max(...labels) + 1
         centres = Array.from({ length: count }, (_, c) => {
           const members = rows.filter((_, i) => labels[i] === c)

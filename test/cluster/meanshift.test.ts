@@ -1,6 +1,9 @@
+import { Either, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { binSeeds, estimateBandwidth, meanShift, MeanShiftError } from "../../src/cluster/meanshift.ts"
 import { kBlocks, numpySum, pointsOf, sqNorm } from "../../src/cluster/sklearn-distance.ts"
+
+const messageOf = <A>(r: Either.Either<A, MeanShiftError>): string => Option.getOrThrow(Either.getLeft(r)).message
 
 // scikit-learn's own docstring example (answers checked against sklearn 1.2.1).
 const X = pointsOf([
@@ -15,26 +18,26 @@ const X = pointsOf([
 describe("estimate_bandwidth", () => {
   it("is the mean distance to the k-th neighbour, the point itself first", () => {
     // k = 3: distances to the 3rd nearest (self, then two others).
-    expect(estimateBandwidth(X, 0.5)).toEqual({ bandwidth: 1.6191294403531442, k: 3 })
+    expect(Either.getOrThrow(estimateBandwidth(X, 0.5))).toEqual({ bandwidth: 1.6191294403531442, k: 3 })
   })
   it("is 0 when k = floor(n x quantile) <= 1 picks the point itself", () => {
-    expect(estimateBandwidth(X, 0.3)).toEqual({ bandwidth: 0, k: 1 })
-    expect(estimateBandwidth(X, 0)).toEqual({ bandwidth: 0, k: 1 })
+    expect(Either.getOrThrow(estimateBandwidth(X, 0.3))).toEqual({ bandwidth: 0, k: 1 })
+    expect(Either.getOrThrow(estimateBandwidth(X, 0))).toEqual({ bandwidth: 0, k: 1 })
   })
   it("min_neighbours lifts k above sklearn's", () => {
-    const r = estimateBandwidth(X, 0.3, 2)
+    const r = Either.getOrThrow(estimateBandwidth(X, 0.3, 2))
     expect(r.k).toBe(2)
     // nearest other point: 1 for every point but (4, 7), whose is (3, 6) at sqrt(2)
     expect(r.bandwidth).toBeCloseTo((5 + Math.SQRT2) / 6, 12)
   })
   it("rejects a quantile outside [0, 1]", () => {
-    expect(() => estimateBandwidth(X, 1.5)).toThrow(MeanShiftError)
+    expect(Either.getLeft(estimateBandwidth(X, 1.5)).pipe(Option.getOrThrow)).toBeInstanceOf(MeanShiftError)
   })
 })
 
 describe("meanShift", () => {
   it("finds sklearn's two blobs, centres ranked by intensity then coordinates", () => {
-    const r = meanShift(X, { bandwidth: 2 })
+    const r = Either.getOrThrow(meanShift(X, { bandwidth: 2 }))
     expect(Array.from(r.labels)).toEqual([1, 1, 1, 0, 0, 0])
     expect(r.centres.map((c) => Array.from(c))).toEqual([
       [Math.fround(10 / 3), 6],
@@ -44,7 +47,7 @@ describe("meanShift", () => {
     expect(r.nIter).toBe(2)
   })
   it("with bandwidth 0 every point is its own cluster, ordered by coordinates descending", () => {
-    const r = meanShift(X, { bandwidth: 0 })
+    const r = Either.getOrThrow(meanShift(X, { bandwidth: 0 }))
     expect(r.centres.map((c) => Array.from(c))).toEqual([
       [4, 7],
       [3, 6],
@@ -63,10 +66,10 @@ describe("meanShift", () => {
   ])
   it("bin seeding with min_bin_freq drops lone points; cluster_all decides whether orphans join", () => {
     expect(binSeeds(Y, 2, 2)).toEqual([new Float32Array([0, 0])])
-    const all = meanShift(Y, { bandwidth: 2, binSeeding: true, minBinFreq: 2 })
+    const all = Either.getOrThrow(meanShift(Y, { bandwidth: 2, binSeeding: true, minBinFreq: 2 }))
     expect(all.centres.map((c) => Array.from(c))).toEqual([[Math.fround(1 / 3), Math.fround(1 / 3)]])
     expect(Array.from(all.labels)).toEqual([0, 0, 0, 0])
-    const orphans = meanShift(Y, { bandwidth: 2, binSeeding: true, minBinFreq: 2, clusterAll: false })
+    const orphans = Either.getOrThrow(meanShift(Y, { bandwidth: 2, binSeeding: true, minBinFreq: 2, clusterAll: false }))
     expect(Array.from(orphans.labels)).toEqual([0, 0, 0, -1])
   })
   it("merges near-duplicate centres into the more intense one", () => {
@@ -77,16 +80,16 @@ describe("meanShift", () => {
       [0, 0.1],
       [1.5, 0],
     ])
-    const r = meanShift(Z, { bandwidth: 1 })
+    const r = Either.getOrThrow(meanShift(Z, { bandwidth: 1 }))
     expect(r.centres.length).toBe(2)
-    const one = meanShift(Z, { bandwidth: 1.6 })
+    const one = Either.getOrThrow(meanShift(Z, { bandwidth: 1.6 }))
     expect(one.centres.length).toBe(1)
     expect(Array.from(one.labels)).toEqual([0, 0, 0, 0])
   })
   it("fails clearly when no seed has a point within the bandwidth, or on bad input", () => {
-    expect(() => meanShift(pointsOf([]), { bandwidth: 1 })).toThrow(/no points/)
-    expect(() => meanShift(X, { bandwidth: -1 })).toThrow(/bandwidth must be/)
-    expect(() => meanShift(X, { bandwidth: 1, binSeeding: true, minBinFreq: 9 })).toThrow(/no point was within/)
+    expect(messageOf(meanShift(pointsOf([]), { bandwidth: 1 }))).toMatch(/no points/)
+    expect(messageOf(meanShift(X, { bandwidth: -1 }))).toMatch(/bandwidth must be/)
+    expect(messageOf(meanShift(X, { bandwidth: 1, binSeeding: true, minBinFreq: 9 }))).toMatch(/no point was within/)
   })
 })
 

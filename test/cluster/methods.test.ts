@@ -1,3 +1,4 @@
+import { Effect, Either, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { agglomerative, cosineDistance } from "../../src/cluster/agglomerative.ts"
 import { kMeans, KMeansError } from "../../src/cluster/kmeans.ts"
@@ -16,19 +17,19 @@ const blobs = [
 
 describe("k-means", () => {
   it("finds well-separated blobs, ids by first appearance, centres their means", async () => {
-    const r = await kMeans(blobs, 3, 1)
+    const r = await Effect.runPromise(kMeans(blobs, 3, 1))
     expect(Array.from(r.labels)).toEqual([0, 0, 0, 1, 1, 1, 2, 2])
     expect(Array.from(r.centres[1])).toEqual([5, 5].map((_, k) => (blobs[3][k] + blobs[4][k] + blobs[5][k]) / 3))
     expect(r.converged).toBe(true)
   })
   it("is deterministic for a seed", async () => {
     const pts = Array.from({ length: 40 }, (_, i) => [Math.sin(i * 1.7) * 3, Math.cos(i * 0.9) * 3])
-    const a = await kMeans(pts, 4, 7)
-    const b = await kMeans(pts, 4, 7)
+    const a = await Effect.runPromise(kMeans(pts, 4, 7))
+    const b = await Effect.runPromise(kMeans(pts, 4, 7))
     expect(Array.from(a.labels)).toEqual(Array.from(b.labels))
   })
   it("rejects k larger than the number of points", async () => {
-    await expect(kMeans(blobs, 9, 0)).rejects.toThrow(KMeansError)
+    expect(await Effect.runPromise(Effect.flip(kMeans(blobs, 9, 0)))).toBeInstanceOf(KMeansError)
   })
 })
 
@@ -45,23 +46,24 @@ describe("cosine agglomerative", () => {
   it("cosine distance is 1 - cos", () => {
     expect(cosineDistance([1, 0], [0, 2])).toBeCloseTo(1, 12)
     expect(cosineDistance([1, 0], [-3, 0])).toBeCloseTo(2, 12)
-    expect(() => cosineDistance([0, 0], [1, 0])).toThrow(/zero vector/)
+    expect(cosineDistance([0, 0], [1, 0])).toBeNaN()
+    expect(Option.getOrThrow(Either.getLeft(agglomerative([[1, 0], [0, 0]], { k: 1 }))).message).toMatch(/point 1 is a zero vector/)
   })
   it("stops at k clusters", () => {
-    expect(Array.from(agglomerative(rows, { k: 3 }))).toEqual([0, 0, 1, 1, 2, 2])
-    expect(Array.from(agglomerative(rows, { k: 1 }))).toEqual([0, 0, 0, 0, 0, 0])
+    expect(Array.from(Either.getOrThrow(agglomerative(rows, { k: 3 })))).toEqual([0, 0, 1, 1, 2, 2])
+    expect(Array.from(Either.getOrThrow(agglomerative(rows, { k: 1 })))).toEqual([0, 0, 0, 0, 0, 0])
   })
   it("stops at a distance threshold", () => {
-    expect(Array.from(agglomerative(rows, { threshold: 0.05 }))).toEqual([0, 0, 1, 1, 2, 2])
-    expect(Array.from(agglomerative(rows, { threshold: 0 }))).toEqual([0, 1, 2, 3, 4, 5])
+    expect(Array.from(Either.getOrThrow(agglomerative(rows, { threshold: 0.05 })))).toEqual([0, 0, 1, 1, 2, 2])
+    expect(Array.from(Either.getOrThrow(agglomerative(rows, { threshold: 0 })))).toEqual([0, 1, 2, 3, 4, 5])
   })
   it("linkage changes which clusters merge", () => {
     // On a line of angles 0, 40, 80, 120 degrees: single linkage chains, complete linkage does not.
     const deg = (d: number) => [Math.cos((d * Math.PI) / 180), Math.sin((d * Math.PI) / 180)]
     const line = [deg(0), deg(40), deg(80), deg(120)]
     const t = 1 - Math.cos((45 * Math.PI) / 180)
-    expect(Array.from(agglomerative(line, { threshold: t }, "single"))).toEqual([0, 0, 0, 0])
-    expect(new Set(agglomerative(line, { threshold: t }, "complete")).size).toBe(2)
+    expect(Array.from(Either.getOrThrow(agglomerative(line, { threshold: t }, "single")))).toEqual([0, 0, 0, 0])
+    expect(new Set(Either.getOrThrow(agglomerative(line, { threshold: t }, "complete"))).size).toBe(2)
   })
 })
 
