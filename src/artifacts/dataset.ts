@@ -5,7 +5,10 @@ import { Schema } from "effect"
 import { Split } from "../datasets/types.ts"
 import { codec } from "../runtime/stage.ts"
 
-export const DatasetFormat = Schema.Literal("mtg-jamendo", "cal500", "emotify", "reference-json")
+/** The formats the dataset stage reads. */
+export const LoaderFormat = Schema.Literal("mtg-jamendo", "cal500", "emotify", "reference-json")
+/** What a dataset artifact can be: a loaded format, or "audio-folder" (unlabelled audio listed by stage audio-files). */
+export const DatasetFormat = Schema.Literal(...LoaderFormat.literals, "audio-folder")
 export type DatasetFormat = typeof DatasetFormat.Type
 
 const TrackSchema = Schema.Struct({

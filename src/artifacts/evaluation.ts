@@ -10,10 +10,13 @@ import * as path from "node:path"
 import { readNpy, writeNpyFloat32 } from "../io/npy.ts"
 import { attempt, codec, type Artifact } from "../runtime/stage.ts"
 import { ChanceLevel, chanceLevel, evaluate, LabelRow, Metrics } from "../model/metrics.ts"
+import { Aggregation } from "../model/vote.ts"
 
 export const SCORES_FILE = "scores.npy"
 export const TRUTH_FILE = "truth.npy"
 export const PREDICTED_FILE = "predicted.npy"
+export const EMBEDDINGS_FILE = "embeddings.npy"
+export const LABEL_EMBEDDINGS_FILE = "label-embeddings.npy"
 
 export const EvaluationSchema = Schema.Struct({
   level: Schema.Literal("segment", "song"),
@@ -29,7 +32,16 @@ export const EvaluationSchema = Schema.Struct({
   metrics: Metrics,
   chance: ChanceLevel,
   per_label: Schema.Array(LabelRow),
-  files: Schema.Struct({ scores: Schema.String, truth: Schema.String, predicted: Schema.String }),
+  /** Song level: how segments became songs (see src/model/vote.ts); absent in artifacts older than the choice. */
+  aggregation: Schema.optional(Aggregation),
+  files: Schema.Struct({
+    scores: Schema.String,
+    truth: Schema.String,
+    predicted: Schema.String,
+    /** Segment level: the model's output per row (rows x dim) and the label embeddings scored against (labels x dim). */
+    embeddings: Schema.optional(Schema.String),
+    label_embeddings: Schema.optional(Schema.String),
+  }),
   /** What was evaluated, for the report. */
   model: Schema.Struct({
     node: Schema.String,
@@ -77,6 +89,9 @@ export interface EvaluationInput {
   readonly truth: Uint8Array
   readonly predicted: Uint8Array
   readonly model: Evaluation["model"]
+  readonly aggregation?: Aggregation
+  /** Segment level: model outputs (rows x dim) and label embeddings (labels x dim), kept for song aggregation. */
+  readonly embeddings?: { readonly rows: Float32Array; readonly labels: Float32Array; readonly dim: number }
   readonly chanceDraws: number
   readonly seed: number
 }
@@ -92,6 +107,10 @@ export const writeEvaluation = (outDir: string, e: EvaluationInput) =>
       writeNpyFloat32(path.join(outDir, SCORES_FILE), [rows, nLabels], Float32Array.from(e.scores))
       writeNpyFloat32(path.join(outDir, TRUTH_FILE), [rows, nLabels], Float32Array.from(e.truth))
       writeNpyFloat32(path.join(outDir, PREDICTED_FILE), [rows, nLabels], Float32Array.from(e.predicted))
+      if (e.embeddings !== undefined) {
+        writeNpyFloat32(path.join(outDir, EMBEDDINGS_FILE), [rows, e.embeddings.dim], e.embeddings.rows)
+        writeNpyFloat32(path.join(outDir, LABEL_EMBEDDINGS_FILE), [nLabels, e.embeddings.dim], e.embeddings.labels)
+      }
     })
     const value: Evaluation = {
       level: e.level,
@@ -105,11 +124,33 @@ export const writeEvaluation = (outDir: string, e: EvaluationInput) =>
       metrics,
       chance,
       per_label: [...perLabel],
-      files: { scores: SCORES_FILE, truth: TRUTH_FILE, predicted: PREDICTED_FILE },
+      ...(e.aggregation === undefined ? {} : { aggregation: e.aggregation }),
+      files: {
+        scores: SCORES_FILE,
+        truth: TRUTH_FILE,
+        predicted: PREDICTED_FILE,
+        ...(e.embeddings === undefined ? {} : { embeddings: EMBEDDINGS_FILE, label_embeddings: LABEL_EMBEDDINGS_FILE }),
+      },
       model: e.model,
     }
     return value
   })
+
+/** The model outputs and label embeddings a segment-level evaluation kept; undefined for artifacts without them. */
+export const readEmbeddings = (artifact: Artifact<Evaluation>): { readonly rows: Float32Array; readonly labels: Float32Array; readonly dim: number } | undefined => {
+  const { embeddings, label_embeddings } = artifact.value.files
+  if (embeddings === undefined || label_embeddings === undefined) return undefined
+  const rows = readNpy(artifact.file(embeddings))
+  const labels = readNpy(artifact.file(label_embeddings))
+  if (rows.kind !== "numeric" || rows.dtype !== "<f4" || rows.shape.length !== 2 || rows.shape[0] !== artifact.value.rows) {
+    throw new Error(`${artifact.file(embeddings)}: expected float32 embeddings of ${artifact.value.rows} rows, found shape (${rows.shape.join(", ")})`)
+  }
+  const dim = rows.shape[1]
+  if (labels.kind !== "numeric" || labels.dtype !== "<f4" || labels.shape[0] !== artifact.value.labels.length || labels.shape[1] !== dim) {
+    throw new Error(`${artifact.file(label_embeddings)}: expected float32 label embeddings of shape (${artifact.value.labels.length}, ${dim}), found (${labels.shape.join(", ")})`)
+  }
+  return { rows: rows.data as Float32Array, labels: labels.data as Float32Array, dim }
+}
 
 /** The segment scores of an evaluation artifact (rows x labels). */
 export const readScores = (artifact: Artifact<Evaluation>): Float32Array => {

@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import { codec, type Artifact } from "../runtime/stage.ts"
+import { LabelEmbedSettings } from "./label-embeddings.ts"
 import { buildNet, NetConfig, type Weights } from "../model/nets.ts"
 import { readSafetensors, writeSafetensors, type NamedTensor } from "../model/safetensors.ts"
 import type { Standardiser } from "../model/standardise.ts"
@@ -25,6 +26,20 @@ export const EpochRecordSchema = Schema.Struct({
   val_f1: Schema.Number,
   lr: Schema.Number,
 })
+
+/** How the training features were made, so predict can make the same ones from new audio. */
+export const FeatureSettings = Schema.Struct({
+  /** imported: the original's preprocessed features (import-features); predict cannot recompute them from audio. */
+  extractor: Schema.Literal("builtin", "onnx", "imported"),
+  pooling: Schema.Literal("statistics", "first", "mean"),
+  /** Decode rate (Hz) and segment length / hop (s). */
+  rate: Schema.Int,
+  seconds: Schema.Number,
+  hop: Schema.Number,
+  /** onnx: the MERT export's file name and content hash. */
+  mert: Schema.optional(Schema.Struct({ file: Schema.String, hash: Schema.String })),
+})
+export type FeatureSettings = typeof FeatureSettings.Type
 
 export const ModelSchema = Schema.Struct({
   config: NetConfig,
@@ -44,6 +59,13 @@ export const ModelSchema = Schema.Struct({
   best_epoch: Schema.Int,
   best_val_f1: Schema.Number,
   stopped_early: Schema.Boolean,
+  /**
+   * How the training labels were embedded (provider, template, model, ...; augmentation maps of all training data
+   * sets merged), so predict embeds other labels into the same space. Absent in models of train v2 and older.
+   */
+  label_embedding: Schema.optional(LabelEmbedSettings),
+  /** How the training features were made (absent in models of train v2 and older). */
+  features: Schema.optional(FeatureSettings),
 })
 export type Model = typeof ModelSchema.Type
 

@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 import type { PcmReader } from "../audio/pcm.ts"
 import { codec, type Artifact } from "../runtime/stage.ts"
 import { openDecoded, type DecodedAudio } from "./decoded-audio.ts"
@@ -47,7 +48,7 @@ export const SEGMENT_FILE = "segments.u32"
 
 /** The whole index as one typed array (4 uint32 per row). */
 export const readSegmentTable = (artifact: Artifact<Segments>): Uint32Array => {
-  const buf = fs.readFileSync(artifact.file(artifact.value.file))
+  const buf = readVerifiedFile(artifact.file(artifact.value.file))
   const table = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
   if (table.length !== artifact.value.count * SEGMENT_COLUMNS) {
     throw new Error(`${artifact.file(artifact.value.file)}: expected ${artifact.value.count} rows of ${SEGMENT_COLUMNS} uint32, found ${table.length / SEGMENT_COLUMNS}`)

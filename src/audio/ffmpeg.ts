@@ -5,6 +5,7 @@
  */
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
+import { verifyArtifactFile } from "../runtime/integrity.ts"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import { StageError } from "../runtime/stage.ts"
@@ -95,6 +96,8 @@ export const decodeFile = async (
   sink: (chunk: Buffer) => Promise<void>,
   signal?: AbortSignal,
 ): Promise<number> => {
+  // A cached artifact's file (demo audio) is checked against its block hashes before ffmpeg reads it.
+  verifyArtifactFile(file)
   const child = spawn(options.ffmpeg, ffmpegArgs(file, options), { stdio: ["ignore", "pipe", "pipe"] })
   // Interruption (another worker failed, the run was cancelled) kills the decoder; no error event escapes unhandled.
   const kill = () => child.kill("SIGKILL")

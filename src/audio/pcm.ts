@@ -5,7 +5,7 @@
  * sources are themselves 16-bit or lossy: the quantisation noise (-96 dBFS) is far below what they carry, and MERT
  * normalises each segment anyway. Reads return float32 in [-1, 1).
  */
-import * as fs from "node:fs"
+import { VerifiedReader } from "../runtime/integrity.ts"
 
 export const BYTES_PER_SAMPLE = 2
 const SCALE = 1 / 32768
@@ -21,12 +21,13 @@ export interface PcmIndex {
  * Sync on purpose: feature extractors pull segment after segment in a tight loop.
  */
 export class PcmReader {
-  private fd: number | undefined
+  /** Reads through the artifact's block hashes: a corrupt sample anywhere is noticed when it is read. */
+  private source: VerifiedReader | undefined
   constructor(
     private readonly path: string,
     private readonly index: PcmIndex,
   ) {
-    this.fd = fs.openSync(path, "r")
+    this.source = new VerifiedReader(path)
   }
 
   get tracks(): number {
@@ -39,7 +40,7 @@ export class PcmReader {
 
   /** Samples [start, start + count) of `track` as float32; zeros where that runs past the track. */
   read(track: number, start = 0, count: number = this.index.lengths[track] - start, out?: Float32Array): Float32Array {
-    if (this.fd === undefined) throw new Error(`PcmReader for ${this.path} is closed`)
+    if (this.source === undefined) throw new Error(`PcmReader for ${this.path} is closed`)
     if (track < 0 || track >= this.index.offsets.length) throw new RangeError(`track ${track} out of range 0..${this.index.offsets.length - 1}`)
     const result = out ?? new Float32Array(count)
     result.fill(0)
@@ -47,13 +48,9 @@ export class PcmReader {
     if (available === 0) return result
     const ab = new ArrayBuffer(available * BYTES_PER_SAMPLE)
     const buf = Buffer.from(ab)
-    let done = 0
     const position = (this.index.offsets[track] + start) * BYTES_PER_SAMPLE
-    while (done < buf.length) {
-      const n = fs.readSync(this.fd, buf, done, buf.length - done, position + done)
-      if (n === 0) throw new Error(`${this.path} is shorter than its index says (track ${track})`)
-      done += n
-    }
+    if (position + buf.length > this.source.size) throw new Error(`${this.path} is shorter than its index says (track ${track})`)
+    this.source.read(buf, position)
     // Int16Array is host-endian; every platform Node ships for is little-endian, as the file is.
     const ints = new Int16Array(ab)
     for (let i = 0; i < available; i++) result[i] = ints[i] * SCALE
@@ -61,7 +58,7 @@ export class PcmReader {
   }
 
   close(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd)
-    this.fd = undefined
+    this.source?.close()
+    this.source = undefined
   }
 }

@@ -17,7 +17,13 @@ import { planGraph, type PlanEntry } from "../runtime/plan.ts"
 import { formatMs, reporterLayer } from "../runtime/reporter.ts"
 import { formatCell, gridPoints, jsonPath, parseGrid, pointParams, renderTable, resultCells } from "../runtime/sweep.ts"
 import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
+import { ensureWritable } from "../runtime/activity.ts"
+import { findUnknownOption } from "./argv.ts"
+import { installColourPolicy } from "./colour.ts"
+import { cacheFor, clusterOpt, executorFor, resolveWhere, storeOpt } from "./distributed.ts"
 import { loadPlugins } from "./plugins.ts"
+import { predictCommand } from "./predict.ts"
+import { workerCommand } from "./worker.ts"
 import { exportOnnx } from "../model/export.ts"
 import type { Model } from "../artifacts/model.ts"
 import * as path from "node:path"
@@ -43,9 +49,10 @@ const jobsOpt = Options.integer("jobs").pipe(
 const jsonOpt = Options.boolean("json").pipe(Options.withDescription("Print one JSON document on stdout"))
 const quietOpt = Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress output"))
 
-const jobsOf = (j: Option.Option<number>) =>
+/** Nodes at once: the cores here, or for a cluster run enough to keep every worker busy (each has its own -j). */
+const jobsOf = (j: Option.Option<number>, where?: { readonly cluster: string | undefined }) =>
   Option.match(j, {
-    onNone: () => Effect.succeed(os.availableParallelism()),
+    onNone: () => Effect.succeed(where?.cluster !== undefined ? 256 : os.availableParallelism()),
     onSome: (n) => (n >= 1 ? Effect.succeed(n) : Effect.fail(new UsageError({ message: `--jobs must be at least 1, found ${n}` }))),
   })
 
@@ -70,6 +77,7 @@ const nodeJson = (r: RunResult) => ({
     ...(n.error !== undefined ? { error: n.error } : {}),
     ...(n.errorTags !== undefined ? { error_tags: n.errorTags } : {}),
     ...(n.warnings.length > 0 ? { warnings: n.warnings } : {}),
+    ...(n.worker !== undefined ? { worker: n.worker } : {}),
   })),
   ms: r.ms,
 })
@@ -100,10 +108,12 @@ const planLine = (e: PlanEntry): string => {
 
 const run = Command.make(
   "run",
-  { pipeline: pipelineArg, params: paramOpt, jobs: jobsOpt, dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print what would run and why")), json: jsonOpt, quiet: quietOpt, cache: cacheOpt },
-  ({ pipeline, params, jobs, dryRun, json, quiet, cache }) =>
+  { pipeline: pipelineArg, params: paramOpt, jobs: jobsOpt, dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print what would run and why")), json: jsonOpt, quiet: quietOpt, cache: cacheOpt, store: storeOpt, cluster: clusterOpt },
+  ({ pipeline, params, jobs, dryRun, json, quiet, cache, store, cluster }) =>
     Effect.gen(function* () {
       const graph = yield* loadGraph(pipeline, params)
+      const where = resolveWhere({ store, cluster }, graph.pipeline.spec)
+      yield* Effect.gen(function* () {
       if (dryRun) {
         const plan = yield* planGraph(graph)
         if (json) yield* Console.log(JSON.stringify({ nodes: plan.map((e) => ({ id: e.id, stage: e.stage, status: e._tag === "Cached" ? "cached" : "run", reasons: e.reasons })) }))
@@ -111,12 +121,14 @@ const run = Command.make(
         if (!json) yield* Console.log(`${plan.filter((e) => e._tag !== "Cached").length} of ${plan.length} nodes would run`)
         return
       }
-      const n = yield* jobsOf(jobs)
+      const n = yield* jobsOf(jobs, where)
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       const result = yield* runGraph(graph, { jobs: n }).pipe(Effect.provide(reporterLayer({ quiet })))
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
       yield* failIfFailed(result)
-    }).pipe(withCache(cache)),
+      }).pipe(Effect.provide(dryRun ? Layer.empty : executorFor(where)), Effect.provide(cacheFor(cache, where)))
+    }),
 ).pipe(Command.withDescription("Run a pipeline; only nodes whose code, params or inputs changed run again"))
 
 const sweep = Command.make(
@@ -129,14 +141,19 @@ const sweep = Command.make(
     json: jsonOpt,
     quiet: quietOpt,
     cache: cacheOpt,
+    store: storeOpt,
+    cluster: clusterOpt,
   },
-  ({ pipeline, grid, params, jobs, json, quiet, cache }) =>
+  ({ pipeline, grid, params, jobs, json, quiet, cache, store, cluster }) =>
     Effect.gen(function* () {
       const axes = yield* Either.match(parseGrid(pipeline, grid), { onLeft: Effect.fail, onRight: Effect.succeed })
       const points = gridPoints(axes)
-      const n = yield* jobsOf(jobs)
       // Validate every point before running any.
       const graphs = yield* Effect.forEach(points, (p) => loadGraph(pipeline, [...params, ...p]))
+      const where = resolveWhere({ store, cluster }, graphs[0]?.pipeline.spec)
+      const n = yield* jobsOf(jobs, where)
+      yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
+      yield* Effect.gen(function* () {
       const c = yield* Cache
       const outputs: Array<{ params: Record<string, unknown>; result: RunResult; metrics: Record<string, unknown> }> = []
       for (let i = 0; i < points.length; i++) {
@@ -168,21 +185,23 @@ const sweep = Command.make(
       }
       const failed = outputs.find((o) => o.result.failed.length > 0)
       if (failed !== undefined) yield* failIfFailed(failed.result)
-    }).pipe(withCache(cache)),
+      }).pipe(Effect.provide(executorFor(where)), Effect.provide(cacheFor(cache, where)))
+    }),
 ).pipe(Command.withDescription("Run a parameter grid (key=v1,v2 ...), reusing every shared upstream result"))
 
 const status = Command.make(
   "status",
-  { pipeline: pipelineArg, params: paramOpt, json: jsonOpt, cache: cacheOpt },
-  ({ pipeline, params, json, cache }) =>
+  { pipeline: pipelineArg, params: paramOpt, json: jsonOpt, cache: cacheOpt, store: storeOpt },
+  ({ pipeline, params, json, cache, store }) =>
     Effect.gen(function* () {
-      const plan = yield* planGraph(yield* loadGraph(pipeline, params))
+      const graph = yield* loadGraph(pipeline, params)
+      const plan = yield* planGraph(graph).pipe(Effect.provide(cacheFor(cache, resolveWhere({ store }, graph.pipeline.spec))))
       if (json) {
         yield* Console.log(JSON.stringify({ nodes: plan.map((e) => ({ id: e.id, stage: e.stage, status: e._tag === "Cached" ? "cached" : "stale", reasons: e.reasons, ...(e._tag === "Cached" ? { output: e.output } : {}) })) }))
         return
       }
       for (const e of plan) yield* Console.log(e._tag === "Cached" ? `cached  ${e.id}  ${e.output.slice(0, 12)}` : planLine(e).replace(/^run\?? *|^error */, "stale   "))
-    }).pipe(withCache(cache)),
+    }),
 ).pipe(Command.withDescription("For each node: cached, or what changed since its cached run"))
 
 const explain = Command.make(
@@ -242,7 +261,7 @@ const diff = Command.make("diff", { a: refArg("a"), b: refArg("b"), pipeline: pi
 
 const gcCmd = Command.make("gc", { dryRun: Options.boolean("dry-run"), cache: cacheOpt }, ({ dryRun, cache }) =>
   Effect.gen(function* () {
-    const r = yield* gc(dryRun)
+    const r = yield* gc(dryRun, (m) => Console.error(m))
     const verb = dryRun ? "would remove" : "removed"
     yield* Console.log(`${verb} ${r.removed.length} artifacts (${formatBytes(r.freedBytes)}), ${r.runsRemoved} old run records, ${r.tmpRemoved} abandoned staging folders; kept ${r.kept}`)
   }).pipe(withCache(cache)),
@@ -293,7 +312,7 @@ const exportCmd = Command.make(
 
 const mea = Command.make("mea").pipe(
   Command.withDescription("mea: cross-dataset music emotion pipelines with a content-hash cache"),
-  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd]),
+  Command.withSubcommands([run, sweep, status, explain, ls, show, diff, gcCmd, verifyCmd, schema, stagesCmd, exportCmd, predictCommand, workerCommand]),
 )
 
 const cli = Command.run(mea, { name: "mea", version: "0.1.0" })
@@ -307,7 +326,17 @@ const render = (e: unknown): string => {
   return `error: ${e instanceof Error ? e.message : String(e)}`
 }
 
-const main = cli(process.argv).pipe(
+installColourPolicy()
+
+/** An unknown option is named before @effect/cli would blame the positional argument after it. */
+const checkOptions = Effect.suspend(() => {
+  const unknown = findUnknownOption(mea, process.argv.slice(2))
+  return unknown === undefined
+    ? Effect.void
+    : Effect.fail(new UsageError({ message: `unknown option '${unknown.option}' for 'mea ${unknown.command}' (its options: ${unknown.known.join(", ")})` }))
+})
+
+const main = Effect.zipRight(checkOptions, cli(process.argv)).pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, stageRegistryLayer(stages, loadPlugins(process.env.MEA_PLUGINS)))),
   Effect.catchAllCause((cause) =>
     Effect.sync(() => {

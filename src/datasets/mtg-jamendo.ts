@@ -87,7 +87,14 @@ export const loadMtg = (
     const exists = yield* Effect.forEach(splitPaths, ([, p]) => fs.exists(path.join(root, p)).pipe(Effect.orElseSucceed(() => false)))
     const parts: Array<Parsed> = []
     if (exists.every((e) => e)) {
-      for (const [split, rel] of splitPaths) parts.push(parseMtgTsv(yield* readText(path.join(root, rel)), rel, split))
+      for (const [split, rel] of splitPaths) {
+        const parsed = parseMtgTsv(yield* readText(path.join(root, rel)), rel, split)
+        // An empty split would surface much later as a model with nothing to validate or test on.
+        if (parsed.tracks.length === 0 && parsed.problems.length === 0) {
+          return yield* Effect.fail(new StageError({ message: `${rel}: no track rows (expected the header, then one row per ${split} track)` }))
+        }
+        parts.push(parsed)
+      }
     } else if (exists.some((e) => e)) {
       const missing = splitPaths.filter((_, i) => !exists[i]).map(([, p]) => p)
       return yield* Effect.fail(new StageError({ message: `mtg-jamendo: incomplete split folder in ${root}: missing ${missing.join(", ")}` }))

@@ -5,6 +5,7 @@
  */
 import { Data } from "effect"
 import * as fs from "node:fs"
+import { readVerifiedFile, VerifiedReader } from "../runtime/integrity.ts"
 
 export class NpyError extends Data.TaggedError("NpyError")<{ readonly message: string }> {}
 
@@ -132,7 +133,7 @@ export const decodeNpy = (buf: Uint8Array, what: string): NpyArray => {
 }
 
 /** Reads a whole .npy file. Throws NpyError. */
-export const readNpy = (file: string): NpyArray => decodeNpy(fs.readFileSync(file), file)
+export const readNpy = (file: string): NpyArray => decodeNpy(readVerifiedFile(file), file)
 
 const formatHeader = (dtype: Dtype, shape: ReadonlyArray<number>): Buffer => {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`
@@ -196,13 +197,14 @@ export class NpyFloat32Reader {
   readonly rows: number
   readonly rowShape: ReadonlyArray<number>
   readonly rowSize: number
-  private readonly fd: number
+  /** Reads through the artifact's block hashes (a corrupt byte anywhere in the file is noticed when it is read). */
+  private readonly source: VerifiedReader
   private readonly dataOffset: number
   constructor(readonly file: string) {
-    this.fd = fs.openSync(file, "r")
-    const head = Buffer.alloc(4096)
-    const n = fs.readSync(this.fd, head, 0, head.length, 0)
-    const header = parseHeader(head.subarray(0, n), file)
+    this.source = new VerifiedReader(file)
+    const head = Buffer.alloc(Math.min(4096, this.source.size))
+    this.source.read(head, 0)
+    const header = parseHeader(head, file)
     if (header.dtype !== "<f4") fail(file, `expected float32 ('<f4'), found '${header.dtype}'`)
     if (header.shape.length < 1) fail(file, "expected at least one dimension")
     this.rows = header.shape[0]
@@ -210,14 +212,14 @@ export class NpyFloat32Reader {
     this.rowSize = product(this.rowShape)
     this.dataOffset = header.dataOffset
     const expected = this.dataOffset + this.rows * this.rowSize * 4
-    const actual = fs.fstatSync(this.fd).size
+    const actual = this.source.size
     if (actual < expected) fail(file, `truncated: expected ${expected} bytes, found ${actual}`)
   }
   /** Rows [start, end) as one contiguous Float32Array. */
   read(start: number, end: number): Float32Array {
     if (start < 0 || end > this.rows || start > end) fail(this.file, `row range [${start}, ${end}) outside 0..${this.rows}`)
     const out = new Float32Array((end - start) * this.rowSize)
-    fs.readSync(this.fd, new Uint8Array(out.buffer), 0, out.byteLength, this.dataOffset + start * this.rowSize * 4)
+    this.source.read(new Uint8Array(out.buffer), this.dataOffset + start * this.rowSize * 4)
     return out
   }
   /** Rows [start, end) into the front of `out` (which must hold at least that many rows). */
@@ -225,7 +227,7 @@ export class NpyFloat32Reader {
     if (start < 0 || end > this.rows || start > end) fail(this.file, `row range [${start}, ${end}) outside 0..${this.rows}`)
     const bytes = (end - start) * this.rowSize * 4
     if (out.byteLength < bytes) fail(this.file, `buffer of ${out.length} values for ${end - start} rows of ${this.rowSize}`)
-    fs.readSync(this.fd, new Uint8Array(out.buffer, out.byteOffset, bytes), 0, bytes, this.dataOffset + start * this.rowSize * 4)
+    this.source.read(new Uint8Array(out.buffer, out.byteOffset, bytes), this.dataOffset + start * this.rowSize * 4)
   }
   /** Iterates the array in chunks of at most `chunkRows` rows. */
   *chunks(chunkRows: number): Generator<{ readonly start: number; readonly data: Float32Array }> {
@@ -235,6 +237,6 @@ export class NpyFloat32Reader {
     }
   }
   close(): void {
-    fs.closeSync(this.fd)
+    this.source.close()
   }
 }

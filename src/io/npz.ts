@@ -4,7 +4,7 @@
  */
 import { Data } from "effect"
 import type * as Fflate from "fflate"
-import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 import { lazyRequire } from "../util/lazy.ts"
 import { decodeNpy, type NpyArray, NpyError } from "./npy.ts"
 
@@ -34,4 +34,4 @@ export const decodeNpz = (bytes: Uint8Array, what: string): Readonly<Record<stri
   return out
 }
 
-export const readNpz = (file: string): Readonly<Record<string, NpyArray>> => decodeNpz(fs.readFileSync(file), file)
+export const readNpz = (file: string): Readonly<Record<string, NpyArray>> => decodeNpz(readVerifiedFile(file), file)

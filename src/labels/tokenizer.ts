@@ -67,6 +67,30 @@ const isCjk = (cp: number): boolean =>
   (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) || (cp >= 0x2a700 && cp <= 0x2b73f) ||
   (cp >= 0x2b740 && cp <= 0x2b81f) || (cp >= 0x2b820 && cp <= 0x2ceaf) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f)
 
+/** The ids the post-processor puts before and after a single sequence, or what is wrong with it. */
+const specialIds = (spec: TokenizerJson): { readonly prefix: ReadonlyArray<number>; readonly suffix: ReadonlyArray<number> } | string => {
+  const post = spec.post_processor
+  if (post === null) return { prefix: [], suffix: [] }
+  if (post.type === "BertProcessing") return { prefix: [post.cls[1]], suffix: [post.sep[1]] }
+  const seqAt = post.single.findIndex((p) => "Sequence" in p)
+  if (seqAt < 0) return "post_processor.single has no Sequence"
+  const idsOf = (pieces: ReadonlyArray<(typeof post.single)[number]>): Array<number> | string => {
+    const out: Array<number> = []
+    for (const p of pieces) {
+      if (!("SpecialToken" in p)) return "post_processor.single has two sequences"
+      const s = post.special_tokens[p.SpecialToken.id]
+      if (s === undefined) return `special token ${p.SpecialToken.id} is not in post_processor.special_tokens`
+      out.push(...s.ids)
+    }
+    return out
+  }
+  const prefix = idsOf(post.single.slice(0, seqAt))
+  if (typeof prefix === "string") return prefix
+  const suffix = idsOf(post.single.slice(seqAt + 1))
+  if (typeof suffix === "string") return suffix
+  return { prefix, suffix }
+}
+
 export class WordPieceTokenizer {
   readonly maxLength: number
   readonly padId: number
@@ -74,51 +98,36 @@ export class WordPieceTokenizer {
   private readonly prefixIds: ReadonlyArray<number>
   private readonly suffixIds: ReadonlyArray<number>
 
-  constructor(
+  private constructor(
     private readonly spec: TokenizerJson,
+    special: { readonly prefix: ReadonlyArray<number>; readonly suffix: ReadonlyArray<number> },
     maxLength: number | undefined,
-    what: string,
   ) {
     this.vocab = new Map(Object.entries(spec.model.vocab))
-    if (!this.vocab.has(spec.model.unk_token)) throw new TokenizerError({ message: `${what}: unk_token ${spec.model.unk_token} is not in the vocabulary` })
-    const post = spec.post_processor
-    if (post === null) {
-      this.prefixIds = []
-      this.suffixIds = []
-    } else if (post.type === "BertProcessing") {
-      this.prefixIds = [post.cls[1]]
-      this.suffixIds = [post.sep[1]]
-    } else {
-      const seqAt = post.single.findIndex((p) => "Sequence" in p)
-      if (seqAt < 0) throw new TokenizerError({ message: `${what}: post_processor.single has no Sequence` })
-      const idsOf = (pieces: ReadonlyArray<(typeof post.single)[number]>) =>
-        pieces.flatMap((p) => {
-          if (!("SpecialToken" in p)) throw new TokenizerError({ message: `${what}: post_processor.single has two sequences` })
-          const s = post.special_tokens[p.SpecialToken.id]
-          if (s === undefined) throw new TokenizerError({ message: `${what}: special token ${p.SpecialToken.id} is not in post_processor.special_tokens` })
-          return [...s.ids]
-        })
-      this.prefixIds = idsOf(post.single.slice(0, seqAt))
-      this.suffixIds = idsOf(post.single.slice(seqAt + 1))
-    }
+    this.prefixIds = special.prefix
+    this.suffixIds = special.suffix
     this.maxLength = maxLength ?? spec.truncation?.max_length ?? 512
     this.padId = spec.padding?.pad_id ?? this.vocab.get("[PAD]") ?? 0
   }
 
-  static fromJson(text: string, maxLength: number | undefined, what: string): WordPieceTokenizer {
+  /** A tokenizer from the text of a tokenizer.json (`what` names it in errors). */
+  static fromJson(text: string, maxLength: number | undefined, what: string): Either.Either<WordPieceTokenizer, TokenizerError> {
+    const fail = (message: string) => Either.left(new TokenizerError({ message: `${what}: ${message}` }))
     let raw: unknown
     try {
       raw = JSON.parse(text)
     } catch (cause) {
-      throw new TokenizerError({ message: `${what}: not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}` })
+      return fail(`not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}`)
     }
     const decoded = Schema.decodeUnknownEither(TokenizerJson)(raw)
     if (Either.isLeft(decoded)) {
-      throw new TokenizerError({
-        message: `${what}: unsupported tokenizer (mea reads BERT WordPiece tokenizers): ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`,
-      })
+      return fail(`unsupported tokenizer (mea reads BERT WordPiece tokenizers): ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
     }
-    return new WordPieceTokenizer(decoded.right, maxLength, what)
+    const spec = decoded.right
+    if (!(spec.model.unk_token in spec.model.vocab)) return fail(`unk_token ${spec.model.unk_token} is not in the vocabulary`)
+    const special = specialIds(spec)
+    if (typeof special === "string") return fail(special)
+    return Either.right(new WordPieceTokenizer(spec, special, maxLength))
   }
 
   normalize(text: string): string {

@@ -4,10 +4,11 @@
  * dropout off; weights baked in. A model trained on standardised inputs gets (x - input_mean) / input_std as the
  * graph's first two ops, with the statistics baked in too.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
+import onnxProto from "onnx-proto"
 import { attempt, type Artifact, type StageError } from "../runtime/stage.ts"
-import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, type Model } from "../artifacts/model.ts"
+import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, ModelSchema, type Model } from "../artifacts/model.ts"
 import { buildInferenceGraph, type InputTransform } from "./graphs.ts"
 import { buildNet } from "./nets.ts"
 
@@ -33,5 +34,36 @@ export const exportOnnx = (model: Artifact<Model>, outPath: string): Effect.Effe
         transform,
       ),
     )
-    yield* attempt(`writing ${outPath}`, () => fs.writeFileSync(outPath, bytes))
+    yield* attempt(`writing ${outPath}`, () => fs.writeFileSync(outPath, withMeaMetadata(bytes, model.value)))
   })
+
+/** The metadata key under which an export carries its model's value.json (layers, label embedding settings, ...). */
+export const MEA_METADATA_KEY = "mea.model"
+
+const { onnx } = onnxProto
+
+const withMeaMetadata = (bytes: Uint8Array, model: Model): Uint8Array => {
+  const proto = onnx.ModelProto.decode(bytes)
+  proto.metadataProps = [onnx.StringStringEntryProto.create({ key: MEA_METADATA_KEY, value: JSON.stringify(Schema.encodeSync(ModelSchema)(model)) })]
+  return onnx.ModelProto.encode(proto).finish()
+}
+
+/**
+ * The mea model an exported ONNX file was made from, read from its metadata. Throws a readable error for a file
+ * that is not ONNX, or an ONNX model that `mea export` did not write.
+ */
+export const readExportMetadata = (file: string): Model => {
+  let proto: onnxProto.onnx.ModelProto
+  try {
+    proto = onnx.ModelProto.decode(fs.readFileSync(file))
+  } catch (e) {
+    throw new Error(`${file} is not an ONNX model (${e instanceof Error ? e.message : String(e)})`)
+  }
+  const entry = proto.metadataProps.find((p) => p.key === MEA_METADATA_KEY)
+  if (entry === undefined || typeof entry.value !== "string") {
+    throw new Error(`${file} is an ONNX model, but not one written by \`mea export\` (no '${MEA_METADATA_KEY}' metadata); mea predicts with trained mea models only`)
+  }
+  const decoded = Schema.decodeUnknownEither(ModelSchema)(JSON.parse(entry.value))
+  if (decoded._tag === "Left") throw new Error(`${file}: its '${MEA_METADATA_KEY}' metadata is not a mea model: ${decoded.left.message}`)
+  return decoded.right
+}

@@ -3,6 +3,7 @@
  * each tensor's dtype, shape and byte range, then the raw little-endian data. Only F32 is written and read here.
  */
 import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 
 export interface NamedTensor {
   readonly shape: ReadonlyArray<number>
@@ -32,7 +33,7 @@ export const writeSafetensors = (file: string, tensors: ReadonlyMap<string, Name
 
 /** Reads every tensor; throws an Error naming the file and the offending entry. */
 export const readSafetensors = (file: string): Map<string, NamedTensor> => {
-  const buf = fs.readFileSync(file)
+  const buf = readVerifiedFile(file)
   if (buf.length < 8) throw new Error(`${file}: not a safetensors file (shorter than its 8-byte header length)`)
   const n = Number(buf.readBigUInt64LE(0))
   if (8 + n > buf.length) throw new Error(`${file}: header length ${n} runs past the end of the file (${buf.length} bytes)`)

@@ -166,6 +166,45 @@ export const trainModel = (
   }).pipe(Effect.ensuring(Effect.sync(() => sources.forEach((src) => src.close()))))
 }
 
+/**
+ * The model's output (rows x out_dim, L2-normalised) for the given rows of a features artifact: the model's layers
+ * concatenated, standardised as in training, through the inference graph. Eval and predict both embed through here,
+ * so the same features give the same outputs.
+ */
+export const embedFeatureRows = (
+  model: Artifact<Model>,
+  features: Artifact<Features>,
+  rows: ReadonlyArray<number>,
+  threads: number,
+  who: string,
+  /** Features up to this many bytes (the chosen layers) are read into memory at once, larger ones in runs from disk. */
+  inMemoryLimit?: number,
+): Effect.Effect<Float32Array, StageError> =>
+  Effect.gen(function* () {
+    const m = model.value
+    const weights = yield* attempt(`${who}: reading model ${model.node}`, () => loadWeights(model))
+    const standardiser = yield* attempt(`${who}: reading model ${model.node}`, () => loadStandardiser(model))
+    return yield* Effect.acquireUseRelease(
+      attempt(`${who}: features ${features.node}`, () => {
+        const raw = openRows(featureFiles(features), m.layers, inMemoryLimit)
+        if (standardiser === undefined) return raw
+        try {
+          return standardisedRows(raw, standardiser)
+        } catch (e) {
+          raw.close()
+          throw e
+        }
+      }),
+      (source) =>
+        Effect.acquireUseRelease(
+          attemptPromise(`${who}: starting onnxruntime`, () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads })),
+          (engine) => attemptPromise(`${who}: embedding the segments`, () => embedRows(engine, weights, m.config.out_dim, source, rows)),
+          (engine) => Effect.promise(() => engine.release()),
+        ),
+      (source) => Effect.sync(() => source.close()),
+    )
+  })
+
 export const evaluateModel = (
   model: Artifact<Model>,
   d: DatasetInputs,
@@ -189,27 +228,7 @@ export const evaluateModel = (
     const rows = yield* attempt(what, () => splitRows(dataset, tracks, s.split, what))
     if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
     const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
-    const weights = yield* attempt(`eval: reading model ${model.node}`, () => loadWeights(model))
-    const standardiser = yield* attempt(`eval: reading model ${model.node}`, () => loadStandardiser(model))
-    const emb = yield* Effect.acquireUseRelease(
-      attempt(what, () => {
-        const raw = openRows(featureFiles(d.features), m.layers, env.rows?.inMemoryLimit)
-        if (standardiser === undefined) return raw
-        try {
-          return standardisedRows(raw, standardiser)
-        } catch (e) {
-          raw.close()
-          throw e
-        }
-      }),
-      (source) =>
-        Effect.acquireUseRelease(
-          attemptPromise("eval: starting onnxruntime", () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads: env.threads })),
-          (engine) => attemptPromise("eval: embedding the segments", () => embedRows(engine, weights, m.config.out_dim, source, rows.rows)),
-          (engine) => Effect.promise(() => engine.release()),
-        ),
-      (source) => Effect.sync(() => source.close()),
-    )
+    const emb = yield* embedFeatureRows(model, d.features, rows.rows, env.threads, "eval", env.rows?.inMemoryLimit)
     const n = rows.rows.length
     const scores = cosineScores(emb, n, embeddings, m.config.out_dim)
     const segTable = yield* attempt(what, () => segmentNumbers(d.segments, rows.rows))
@@ -225,6 +244,7 @@ export const evaluateModel = (
       truth: truthMatrix(rows.labels, dataset.labels.length),
       predicted: topK(scores, n, dataset.labels.length, k),
       model: { node: model.node, datasets: m.datasets, phase: m.phase, regulariser: m.regulariser, alpha: m.alpha, best_epoch: m.best_epoch },
+      embeddings: { rows: emb, labels: embeddings, dim: m.config.out_dim },
       chanceDraws: s.chance_draws,
       seed: s.seed,
     })

@@ -4,6 +4,7 @@
  * inlines them).
  */
 import * as fs from "node:fs"
+import { readVerifiedFile } from "../runtime/integrity.ts"
 import type { Model } from "../artifacts/model.ts"
 import type { Evaluation } from "../artifacts/evaluation.ts"
 import type { Artifact } from "../runtime/stage.ts"
@@ -95,6 +96,6 @@ export const labelsSvg = (node: string, e: Evaluation): string =>
 export const readProjection = (a: Artifact<Clusters>): string | undefined => {
   const file = a.file(a.value.file)
   if (!fs.existsSync(file)) return undefined
-  const text = fs.readFileSync(file, "utf8").replace(/^\uFEFF/, "").replace(/<\?xml[^>]*\?>\s*/, "").replace(/<!DOCTYPE[^>]*>\s*/i, "")
+  const text = readVerifiedFile(file, "utf8").replace(/^\uFEFF/, "").replace(/<\?xml[^>]*\?>\s*/, "").replace(/<!DOCTYPE[^>]*>\s*/i, "")
   return /^\s*<svg[\s>]/.test(text) ? text.trim() : undefined
 }

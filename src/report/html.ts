@@ -3,7 +3,7 @@ import type { ReportContent } from "./content.ts"
 import { cellText, evaluationLine, metricRows, num, thresholdFreeText } from "./format.ts"
 import { PUBLISHED_SOURCE, SPLITS } from "./published.ts"
 import { escapeXml as esc } from "./svg.ts"
-import type { Row, Tables } from "./tables.ts"
+import { aggregationText, type Row, type Tables } from "./tables.ts"
 
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1280px; color: #222; padding: 0 1em; }
@@ -59,6 +59,10 @@ export const renderHtml = (c: ReportContent): string => {
     f1Table(t, t.segment),
     "<h2>Song level (majority vote)</h2>",
     f1Table(t, t.song),
+    "<h2>Song level: three aggregations side by side</h2>",
+    "<p>Macro F1 of the song-level prediction by majority vote of segment top-k (the reference), top-k of the mean segment score " +
+      "(mean-score), and top-k of the cosine of the mean segment embedding (mean-embedding).</p>",
+    table(["phase", ...t.columns.map((col) => col.title)], t.song_aggregations.map((r) => [r.title, ...SPLITS.map((s) => aggregationText(r.cells[s]))])),
     "<h2>Threshold-free metrics (macro mAP, macro ROC-AUC)</h2>",
     "<p>Not published; chance: mean label prevalence (mAP) and 0.5 (ROC-AUC).</p>",
     table(["phase", ...t.columns.map((col) => col.title)], [...t.segment, ...t.song].map((r) => [r.title, ...SPLITS.map((s) => thresholdFreeText(r.cells[s]))])),

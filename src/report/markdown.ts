@@ -2,7 +2,7 @@
 import type { ReportContent } from "./content.ts"
 import { cellText, evaluationLine, metricRows, num, thresholdFreeText } from "./format.ts"
 import { PUBLISHED_SOURCE, SPLITS } from "./published.ts"
-import type { Row, Tables } from "./tables.ts"
+import { aggregationText, type Row, type Tables } from "./tables.ts"
 
 /** Table-cell text: pipes would end the cell, newlines the row. */
 export const mdCell = (s: string): string => s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ")
@@ -51,6 +51,15 @@ export const renderMarkdown = (c: ReportContent): string => {
   out.push(`Published chance level (random top-k, macro F1): ${t.columns.map((col) => `${col.test} ${col.published_chance_f1_macro}`).join(", ")}.`, "")
   out.push("## Segment level", "", f1Table(t, t.segment), "")
   out.push("## Song level (majority vote)", "", f1Table(t, t.song), "")
+  out.push(
+    "## Song level: three aggregations side by side",
+    "",
+    "Macro F1 of the song-level prediction by majority vote of segment top-k (the reference), top-k of the mean segment " +
+      "score (mean-score), and top-k of the cosine of the mean segment embedding (mean-embedding).",
+    "",
+    table(["phase", ...t.columns.map((c) => c.title)], t.song_aggregations.map((r) => [r.title, ...SPLITS.map((s) => aggregationText(r.cells[s]))])),
+    "",
+  )
   out.push("## Threshold-free metrics (macro mAP, macro ROC-AUC)", "", "Not published; chance: mean label prevalence (mAP) and 0.5 (ROC-AUC).", "", thresholdFreeTable(t), "")
   out.push("## Where each number comes from", "", sourcesTable(t), "")
   if (c.unplaced.length > 0) {

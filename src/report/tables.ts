@@ -13,6 +13,7 @@
  */
 import { Schema } from "effect"
 import type { Evaluation } from "../artifacts/evaluation.ts"
+import { AGGREGATIONS, type Aggregation } from "../model/vote.ts"
 import { HeadlineMetrics } from "../model/metrics.ts"
 import type { Artifact } from "../runtime/stage.ts"
 import { LEVELS, PHASE_TITLES, PHASES, PUBLISHED, SPLIT_INFO, SPLITS, type Level, type Phase, type SplitKey } from "./published.ts"
@@ -59,11 +60,37 @@ export const ColumnSchema = Schema.Struct({
   published_chance_f1_macro: Schema.Number,
 })
 
+/** One song-level evaluation in the aggregation comparison. */
+export const AggregationMeasureSchema = Schema.Struct({
+  node: Schema.String,
+  f1_macro: Schema.Number,
+  map_macro: Schema.Number,
+  chance_f1_macro: Schema.Number,
+})
+export type AggregationMeasure = typeof AggregationMeasureSchema.Type
+
+const AggregationCellSchema = Schema.Struct({
+  vote: Schema.NullOr(AggregationMeasureSchema),
+  "mean-score": Schema.NullOr(AggregationMeasureSchema),
+  "mean-embedding": Schema.NullOr(AggregationMeasureSchema),
+})
+export type AggregationCell = typeof AggregationCellSchema.Type
+
+export const AggregationRowSchema = Schema.Struct({
+  phase: PhaseLiteral,
+  title: Schema.String,
+  cells: Schema.Struct({ emo: AggregationCellSchema, mtg: AggregationCellSchema, cal: AggregationCellSchema }),
+})
+export type AggregationRow = typeof AggregationRowSchema.Type
+
 export const TablesSchema = Schema.Struct({
   metric: Schema.Literal("f1_macro"),
   columns: Schema.Array(ColumnSchema),
   segment: Schema.Array(RowSchema),
+  /** Song level as published: the majority vote (evaluations without an aggregation count as votes). */
   song: Schema.Array(RowSchema),
+  /** Song level by each aggregation (vote, mean-score, mean-embedding), side by side. */
+  song_aggregations: Schema.Array(AggregationRowSchema),
 })
 export type Tables = typeof TablesSchema.Type
 
@@ -155,6 +182,12 @@ export const measuredOf = (artifact: Artifact<Evaluation>): Measured => {
   }
 }
 
+/** "vote 0.4100 · mean-score 0.4300 · mean-embedding -" for one cell of the aggregation comparison. */
+export const aggregationText = (cell: AggregationCell): string =>
+  AGGREGATIONS.every((g) => cell[g] === null)
+    ? "-"
+    : AGGREGATIONS.map((g) => `${g} ${cell[g] === null ? "-" : cell[g]!.f1_macro.toFixed(4)}`).join(" · ")
+
 export interface Assembled {
   readonly tables: Tables
   readonly unplaced: ReadonlyArray<Unplaced>
@@ -164,6 +197,8 @@ export interface Assembled {
 /** Fills the tables; fails (with both node ids) when two evaluations claim the same cell. */
 export const assembleTables = (evaluations: ReadonlyArray<Artifact<Evaluation>>): { readonly ok: Assembled } | { readonly duplicate: string } => {
   const placed = new Map<string, Artifact<Evaluation>>()
+  // Song level: every aggregation has its own cell; the published song table shows the vote.
+  const aggregationOf = (a: Artifact<Evaluation>): Aggregation | undefined => (a.value.level === "song" ? (a.value.aggregation ?? "vote") : undefined)
   const unplaced: Array<Unplaced> = []
   const warnings: Array<string> = []
   for (const a of evaluations) {
@@ -174,12 +209,13 @@ export const assembleTables = (evaluations: ReadonlyArray<Artifact<Evaluation>>)
       continue
     }
     warnings.push(...r.warnings)
-    const key = `${r.at.level}/${r.at.phase}/${r.at.split}`
+    const aggregation = aggregationOf(a)
+    const key = `${r.at.level}/${r.at.phase}/${r.at.split}${aggregation === undefined ? "" : `/${aggregation}`}`
     const other = placed.get(key)
     if (other !== undefined) {
       return {
         duplicate:
-          `${other.node} and ${a.node} both fill the ${r.at.level}-level ${r.at.phase} cell of split ${r.at.split} ` +
+          `${other.node} and ${a.node} both fill the ${r.at.level}-level ${r.at.phase} cell of split ${r.at.split}${aggregation === undefined ? "" : ` (aggregation ${aggregation})`} ` +
           `(alpha ${other.value.model.alpha} and ${a.value.model.alpha}); give the report one evaluation per cell (one report node per alpha, or use mea sweep)`,
       }
     }
@@ -188,7 +224,7 @@ export const assembleTables = (evaluations: ReadonlyArray<Artifact<Evaluation>>)
   const rows = (level: Level): Array<Row> =>
     PHASES.map((phase) => {
       const cellAt = (split: SplitKey): Cell => {
-        const a = placed.get(`${level}/${phase}/${split}`)
+        const a = placed.get(`${level}/${phase}/${split}${level === "song" ? "/vote" : ""}`)
         return { published: { ...PUBLISHED[level][phase][split] }, measured: a === undefined ? null : measuredOf(a) }
       }
       return { phase, title: `${level}: ${PHASE_TITLES[phase]}`, cells: { emo: cellAt("emo"), mtg: cellAt("mtg"), cal: cellAt("cal") } }
@@ -204,6 +240,18 @@ export const assembleTables = (evaluations: ReadonlyArray<Artifact<Evaluation>>)
     })),
     segment: rows(LEVELS[0]),
     song: rows(LEVELS[1]),
+    song_aggregations: PHASES.map((phase) => {
+      const measure = (split: SplitKey, aggregation: Aggregation): AggregationMeasure | null => {
+        const a = placed.get(`song/${phase}/${split}/${aggregation}`)
+        return a === undefined ? null : { node: a.node, f1_macro: a.value.metrics.f1_macro, map_macro: a.value.metrics.map_macro, chance_f1_macro: a.value.chance.f1_macro }
+      }
+      const cellAt = (split: SplitKey): AggregationCell => ({
+        vote: measure(split, "vote"),
+        "mean-score": measure(split, "mean-score"),
+        "mean-embedding": measure(split, "mean-embedding"),
+      })
+      return { phase, title: `song: ${PHASE_TITLES[phase]}`, cells: { emo: cellAt("emo"), mtg: cellAt("mtg"), cal: cellAt("cal") } }
+    }),
   }
   return { ok: { tables, unplaced, warnings } }
 }

@@ -1,19 +1,26 @@
 /**
  * Runs a graph: every node whose key has a valid cached output is skipped; the others run in parallel (at most `jobs`
  * at a time), each under a per-key lock. A failed node stops only its dependents; everything finished stays cached.
+ *
+ * Where a node runs is the Executor service's business: the local Layer (the default) runs the stage in this process;
+ * the cluster Layer (src/distributed/cluster.ts) hands it to a worker. runGraph plans, orders and reports either way.
  */
-import { Deferred, Effect, Exit, Schema } from "effect"
+import { Context, Deferred, Effect, Either, Exit, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { whileRegistered } from "./activity.ts"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
+import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
 import { nodeComponents } from "./keys.ts"
 import { withLock } from "./lock.ts"
+import { lookupNode } from "./lookup.ts"
 import { publishFiles } from "./publish.ts"
+import { StoreError, type RemoteStoreService } from "./remote.ts"
 import { Reporter, type NodeStatus } from "./reporter.ts"
 import type { Artifact, Progress, StageEnv } from "./stage.ts"
-import type { KeyComponents } from "./store.ts"
+import type { KeyComponents } from "./records.ts"
 
 export interface NodeResult {
   readonly id: string
@@ -26,6 +33,8 @@ export interface NodeResult {
   /** Tags of the stage's error and its causes (see errorTags), when the node failed in its stage. */
   readonly errorTags?: ReadonlyArray<string>
   readonly warnings: ReadonlyArray<string>
+  /** Which worker ran it (cluster runs only). */
+  readonly worker?: string
 }
 
 export interface RunResult {
@@ -53,7 +62,7 @@ export const loadArtifact = (
   Effect.gen(function* () {
     const dir = cache.store.objectDir(hash)
     const json = yield* Effect.try({
-      try: () => JSON.parse(fs.readFileSync(path.join(dir, VALUE), "utf8")) as unknown,
+      try: () => JSON.parse(readVerifiedFile(path.join(dir, VALUE), "utf8")) as unknown,
       catch: (e) => new CacheError({ message: `cannot read the output of node '${node.id}' (${hash.slice(0, 12)}): ${String(e)}` }),
     })
     const value = yield* Schema.decodeUnknown(node.stage.output.schema)(json).pipe(
@@ -64,17 +73,47 @@ export const loadArtifact = (
     return { value, hash, dir, node: node.id, file: (name: string) => path.join(dir, name) }
   })
 
-/** The cached output for a key, if it exists and passes the cheap check; a corrupt one is quarantined. */
-const cachedOutput = (cache: CacheService, key: string, warn: (m: string) => Effect.Effect<void>) =>
+/** One node that has to be computed: its key, and the outputs of the nodes it depends on. */
+export interface NodeJob {
+  readonly graph: Graph
+  readonly node: GraphNode
+  readonly key: string
+  readonly components: KeyComponents
+  readonly outputs: ReadonlyMap<string, string>
+  readonly warn: (message: string) => Effect.Effect<void>
+  readonly threads: number
+}
+
+export interface ExecutorService {
+  /** Computes a node and leaves its output in the local cache with its key record; returns the output hash. */
+  readonly run: (job: NodeJob) => Effect.Effect<{ readonly output: string; readonly worker?: string }, NodeFailed, Cache | Reporter | StageEnv>
+}
+
+export class Executor extends Context.Tag("mea/Executor")<Executor, ExecutorService>() {}
+
+/** Runs the stage here; with a shared store, the output and then its key record are uploaded (a failure only warns). */
+export const localExecutor: ExecutorService = {
+  run: (job) =>
+    Effect.gen(function* () {
+      const cache = yield* Cache
+      const output = yield* execute(cache, job.graph, job.node, job.key, job.components, job.outputs, job.warn, job.threads)
+      if (Option.isSome(cache.remote)) {
+        const remote = cache.remote.value
+        yield* publishToStore(cache, remote, job.key, output).pipe(
+          Effect.catchTag("StoreError", (e) => job.warn(`not shared: ${e.message}`)),
+        )
+      }
+      return { output }
+    }),
+}
+
+/** Uploads an object, then its key record: the store never names an output it does not completely hold. */
+export const publishToStore = (cache: CacheService, remote: RemoteStoreService, key: string, output: string) =>
   Effect.gen(function* () {
     const record = cache.store.getKey(key)
-    if (record === undefined) return undefined
-    const check = cache.store.check(record.output, false)
-    if (check.ok) return record.output
-    yield* warn(`cached output ${record.output.slice(0, 12)} is corrupt (${check.problem}); rebuilding it`)
-    cache.store.quarantine(record.output)
-    cache.store.deleteKey(key)
-    return undefined
+    if (Either.isLeft(record) || record.right === undefined) return yield* Effect.fail(new StoreError({ message: `no local key record for ${key.slice(0, 12)}` }))
+    yield* remote.pushObject(cache.store, output)
+    yield* remote.putKey(record.right)
   })
 
 /** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
@@ -108,12 +147,36 @@ const closure = (graph: Graph, targets: ReadonlyArray<string>): Set<string> => {
   return keep
 }
 
+/** Every node `id` depends on, directly or not. */
+const ancestors = (graph: Graph, id: string): Set<string> => {
+  const out = new Set<string>()
+  const visit = (n: string) => {
+    for (const d of graph.byId.get(n)?.deps ?? []) {
+      if (!out.has(d)) {
+        out.add(d)
+        visit(d)
+      }
+    }
+  }
+  visit(id)
+  return out
+}
+
 type Outcome = { readonly ok: true; readonly output: string } | { readonly ok: false }
 
+/** Runs a graph, registered as a live run of its cache (activity.ts: gc waits for it; crashed runs' leftovers go). */
 export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
   Effect.gen(function* () {
     const cache = yield* Cache
     const reporter = yield* Reporter
+    return yield* whileRegistered(cache.store.root, path.resolve(graph.pipeline.file), reporter.info, runRegistered(graph, options))
+  })
+
+const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResult, never, Cache | Reporter | StageEnv> =>
+  Effect.gen(function* () {
+    const cache = yield* Cache
+    const reporter = yield* Reporter
+    const executor = Option.getOrElse(yield* Effect.serviceOption(Executor), () => localExecutor)
     const started = Date.now()
     const pipelineFile = path.resolve(graph.pipeline.file)
     const selected = options.targets === undefined ? undefined : closure(graph, options.targets)
@@ -121,11 +184,16 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
     const done = new Map<string, Deferred.Deferred<Outcome>>()
     for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
     const outputs = new Map<string, string>()
+    /** Node id -> its key in this run (to drop the key record of an output found corrupt). */
+    const keys = new Map<string, string>()
     const results = new Map<string, NodeResult>()
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
+    /** The node's key and cached output (repairing corrupt records, fetching from a shared store). */
+    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>) =>
+      lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn })
 
-    const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter> =>
+    const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter | Cache> =>
       Effect.gen(function* () {
         let t0 = Date.now()
         const warnings: Array<string> = []
@@ -138,7 +206,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           Effect.gen(function* () {
             const ms = Date.now() - t0
             results.set(node.id, { id: node.id, stage: node.stage.name, status, ms, warnings, ...extra })
-            yield* reporter.nodeEnd(node.id, status, ms, extra.error)
+            yield* reporter.nodeEnd(node.id, status, ms, extra.error ?? (extra.worker !== undefined ? `on ${extra.worker}` : undefined))
           })
         const fail = (message: string, cause?: unknown) =>
           Effect.gen(function* () {
@@ -155,13 +223,11 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
           return { ok: false } as Outcome
         }
 
-        const computed = yield* Effect.try({
-          try: () => nodeComponents(node, (id) => outputs.get(id), cache.files, cache.store),
-          catch: (e) => (e instanceof Error ? e.message : String(e)),
-        }).pipe(Effect.either)
-        if (computed._tag === "Left") return yield* fail(computed.left)
-        if (computed.right._tag === "Pending") return yield* fail(`internal: upstream ${computed.right.waitingOn.join(", ")} has no output`)
-        const { key, components } = computed.right
+        const found = yield* lookupFor(node, warn)
+        if (found._tag === "Error") return yield* fail(found.message)
+        if (found._tag === "Pending") return yield* fail(`internal: upstream ${found.waitingOn.join(", ")} has no output`)
+        const { key, components } = found
+        keys.set(node.id, key)
 
         const remember = (output: string) =>
           Effect.sync(() => {
@@ -169,28 +235,16 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
             cache.store.putNode({ pipeline: pipelineFile, node: node.id, key, output, components, at: new Date().toISOString() })
           })
 
-        const hit = yield* cachedOutput(cache, key, warn)
-        if (hit !== undefined) {
+        if (found._tag === "Hit") {
+          const hit = found.record.output
+          if (found.source === "store") yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
           yield* remember(hit)
           yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
           return { ok: true, output: hit } as Outcome
         }
 
-        const computeUnderLock = withLock(
-          cache.store.locks,
-          key,
-          node.id,
-          (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
-          Effect.gen(function* () {
-            // Another process may have finished it while we waited for the lock.
-            const again = yield* cachedOutput(cache, key, warn)
-            if (again !== undefined) return { status: "cached" as const, output: again }
-            const output = yield* execute(cache, graph, node, key, components, outputs, warn, options.jobs)
-            return { status: "ran" as const, output }
-          }),
-        )
-        const exit = yield* Effect.exit(semaphore.withPermits(1)(computeUnderLock))
+        const exit = yield* Effect.exit(semaphore.withPermits(1)(compute(node, key, components, warn)))
         if (Exit.isFailure(exit)) {
           const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
           const message =
@@ -200,9 +254,62 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
         }
         yield* remember(exit.value.output)
         yield* checkout(cache, node, exit.value.output, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
-        yield* finish(exit.value.status, { key, output: exit.value.output })
+        const worker = "worker" in exit.value ? exit.value.worker : undefined
+        yield* finish(exit.value.status, { key, output: exit.value.output, ...(worker !== undefined ? { worker } : {}) })
         return { ok: true, output: exit.value.output } as Outcome
       }).pipe(Effect.tap((o) => Deferred.succeed(done.get(node.id)!, o)))
+
+    /**
+     * Computes a node under its key's lock (or takes what another process finished meanwhile). A reader that finds an
+     * upstream artifact corrupt makes integrity.ts quarantine it, rebuild its producer through this same function
+     * (without a second permit: the consumer holds one) and retry once.
+     */
+    const compute = (
+      node: GraphNode,
+      key: string,
+      components: KeyComponents,
+      warn: (m: string) => Effect.Effect<void>,
+    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> =>
+      withLock(
+        cache.store.locks,
+        key,
+        node.id,
+        (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+        Effect.gen(function* () {
+          // Another process may have finished it while we waited for the lock.
+          const again = yield* lookupFor(node, warn)
+          if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
+          const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
+            const hash = outputs.get(id)
+            return hash === undefined ? [] : [{ input: id, node: id, hash }]
+          })
+          const output = yield* recoverCorruptInputs({
+            upstream,
+            attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs }),
+            quarantine: (hash) => {
+              cache.store.quarantine(hash)
+              for (const u of upstream) if (u.hash === hash && keys.has(u.node)) cache.store.deleteKey(keys.get(u.node)!)
+            },
+            rebuild: (id) =>
+              Effect.gen(function* () {
+                const producer = graph.byId.get(id)!
+                const known = nodeComponents(producer, (d) => outputs.get(d), cache.files, cache.store)
+                if (known._tag === "Pending") return yield* Effect.fail(new NodeFailed({ node: id, stage: producer.stage.name, message: "internal: upstream has no output" }))
+                const rebuilt = yield* compute(producer, known.key, known.components, (m) => reporter.warn(id, m))
+                yield* reporter.info(`rebuilt  ${id} (${rebuilt.output.slice(0, 12)})`)
+                return rebuilt.output
+              }),
+            warn,
+            changed: (id, before, after) =>
+              new NodeFailed({
+                node: node.id,
+                stage: node.stage.name,
+                message: `upstream '${id}' was rebuilt after its output was found corrupt, and came out different (${before.slice(0, 12)} -> ${after.slice(0, 12)}); run again`,
+              }),
+          })
+          return { status: "ran" as const, ...output }
+        }),
+      )
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close
@@ -224,7 +331,7 @@ export const runGraph = (graph: Graph, options: RunOptions): Effect.Effect<RunRe
   })
 
 /** Runs one node's stage into a staging folder and publishes the result. */
-const execute = (
+export const execute = (
   cache: CacheService,
   graph: Graph,
   node: GraphNode,

@@ -104,6 +104,10 @@ const expandEntry = (
     }
     combos = cartesian(lists)
   }
+  if (!ID_SUFFIX.test(key)) {
+    // Node ids name things in messages and records; one like "../../x" is refused outright.
+    return Either.left(err(["stages", key], `node id '${key}' has characters other than letters, digits, '_', '-', '.'`))
+  }
   if (combos === undefined) {
     if (entry.id !== undefined) return Either.left(err(["stages", key, "id"], "'id' applies only with 'foreach' or 'matrix'"))
     return Either.right([{ id: key, key, entry, scope: base }])

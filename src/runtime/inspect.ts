@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
 import { CacheError, UsageError } from "./errors.ts"
 import { canonicalJson } from "./hash.ts"
+import { exclusiveForGc, sweepLeftovers } from "./activity.ts"
 import { processAlive } from "./lock.ts"
 import { jsonDiff } from "./plan.ts"
 import type { Stage, StageEnv } from "./stage.ts"
@@ -164,7 +165,11 @@ export interface GcReport {
  * Keeps what the most recent run of each (pipeline, params) reached; drops every other artifact, its key records,
  * superseded run records, and staging folders of dead processes.
  */
-export const gc = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
+/** Drops what no latest run reaches; waits while a run is in progress on the cache (activity.ts), so it never deletes what a live run needs. */
+export const gc = (dryRun: boolean, onWait: (message: string) => Effect.Effect<void> = () => Effect.void): Effect.Effect<GcReport, never, Cache> =>
+  Effect.flatMap(Cache, ({ store }) => (dryRun ? collect(true) : exclusiveForGc(store.root, onWait, collect(false))))
+
+const collect = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
   Effect.gen(function* () {
     const { store } = yield* Cache
     const runs = store.allRuns()
@@ -189,6 +194,7 @@ export const gc = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
       for (const r of oldRuns) fs.rmSync(r.file, { force: true })
       for (const d of staleTmp) fs.rmSync(path.join(store.tmp, d), { recursive: true, force: true })
       fs.rmSync(store.corrupt, { recursive: true, force: true })
+      sweepLeftovers(store.root)
     }
     return { kept: objects.length - removed.length, removed, freedBytes, runsRemoved: oldRuns.length, tmpRemoved: staleTmp.length }
   })

@@ -173,7 +173,18 @@ export const parsePipeline = (
   const doc = YAML.parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) return Either.left(new PipelineErrors({ errors: doc.errors.map((e) => syntaxError(file, lines, e)) }))
   const locate = locator(doc, lines, file)
-  const raw: unknown = doc.toJS({ maxAliasCount: 1000 })
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 })
+  } catch (e) {
+    // yaml refuses documents whose aliases expand past maxAliasCount ("billion laughs"): bad input, not a crash.
+    const why = e instanceof Error ? e.message : String(e)
+    return Either.left(
+      new PipelineErrors({
+        errors: [new PipelineError({ file, location: { file, line: 1, column: 1 }, path: [], message: `YAML aliases expand too far (${why}); expected at most 1000 alias uses` })],
+      }),
+    )
+  }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return Either.left(
       new PipelineErrors({

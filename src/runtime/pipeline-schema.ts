@@ -30,6 +30,12 @@ export const ResultColumn = Schema.Struct({
 })
 export type ResultColumn = typeof ResultColumn.Type
 
+/** Where a pipeline runs and shares artifacts (`mea run --cluster/--store` and MEA_CLUSTER/MEA_STORE take precedence). */
+export const ClusterBlock = Schema.Struct({
+  cluster: Schema.optional(Schema.String.annotations({ description: "PostgreSQL URL of the cluster, e.g. postgres://mea@db/mea (password from PGPASSWORD)" })),
+  store: Schema.optional(Schema.String.annotations({ description: "Shared artifact store: s3://bucket/prefix, or a folder" })),
+}).annotations({ identifier: "ClusterBlock" })
+
 export const PipelineFile = Schema.Struct({
   name: Schema.optional(Schema.String),
   description: Schema.optional(Schema.String),
@@ -42,6 +48,7 @@ export const PipelineFile = Schema.Struct({
   }),
   stages: Schema.Record({ key: Schema.String, value: StageEntry }),
   results: Schema.optional(Schema.Array(ResultColumn)),
+  cluster: Schema.optional(ClusterBlock),
 }).annotations({ title: "mea pipeline", description: "A mea pipeline: params, datasets and stages" })
 export type PipelineFile = typeof PipelineFile.Type
 

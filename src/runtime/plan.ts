@@ -2,12 +2,12 @@
  * What a run would do, without running anything: for each node, cached or not, and exactly what changed since the
  * node's last run in this pipeline (stage version, which param, which input file, which upstream output).
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as path from "node:path"
 import { Cache } from "./cache.ts"
 import { canonicalJson } from "./hash.ts"
 import type { Graph } from "./graph.ts"
-import { nodeComponents } from "./keys.ts"
+import { lookupNode } from "./lookup.ts"
 import type { InputComponent, KeyComponents, Store } from "./store.ts"
 
 export type PlanEntry =
@@ -88,40 +88,39 @@ export const explainChange = (store: Store, before: KeyComponents | undefined, c
 
 export const planGraph = (graph: Graph): Effect.Effect<ReadonlyArray<PlanEntry>, never, Cache> =>
   Effect.gen(function* () {
-    const { store, files } = yield* Cache
+    const cache = yield* Cache
+    const { store } = cache
     const pipelineFile = path.resolve(graph.pipeline.file)
     const outputs = new Map<string, string>()
     const pending = new Set<string>()
     const entries: Array<PlanEntry> = []
     for (const node of graph.nodes) {
       const base = { id: node.id, stage: node.stage.name }
-      let computed: ReturnType<typeof nodeComponents>
-      try {
-        computed = nodeComponents(node, (id) => outputs.get(id), files, store)
-      } catch (e) {
+      const found = yield* lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: false, fetch: false, warn: () => Effect.void })
+      if (found._tag === "Error") {
         pending.add(node.id)
-        entries.push({ _tag: "Error", ...base, reasons: [e instanceof Error ? e.message : String(e)] })
+        entries.push({ _tag: "Error", ...base, reasons: [found.message] })
         continue
       }
       const last = store.getNode(pipelineFile, node.id)
-      if (computed._tag === "Pending") {
+      if (found._tag === "Pending") {
         pending.add(node.id)
-        entries.push({ _tag: "Pending", ...base, waitingOn: computed.waitingOn, reasons: explainChange(store, last?.components, computed.partial, pending) })
+        entries.push({ _tag: "Pending", ...base, waitingOn: found.waitingOn, reasons: explainChange(store, last?.components, found.partial, pending) })
         continue
       }
-      const record = store.getKey(computed.key)
-      const check = record === undefined ? undefined : store.check(record.output, false)
-      if (record !== undefined && check?.ok === true) {
+      if (found._tag === "Hit") {
+        const { record } = found
         outputs.set(node.id, record.output)
-        const reasons = last?.key === computed.key ? [] : [`computed before as '${record.node}'`, ...explainChange(store, last?.components, computed.components, pending)]
-        entries.push({ _tag: "Cached", ...base, key: computed.key, output: record.output, reasons })
+        const fromStore = found.source === "store" ? [`in the shared store ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => ""))} (downloaded on run)`] : []
+        const changed = last?.key === found.key ? [] : [`computed before as '${record.node}'`, ...explainChange(store, last?.components, found.components, pending)]
+        entries.push({ _tag: "Cached", ...base, key: found.key, output: record.output, reasons: [...fromStore, ...changed] })
         continue
       }
       pending.add(node.id)
-      const reasons = explainChange(store, last?.components, computed.components, pending)
-      if (check !== undefined && !check.ok) reasons.push(`its cached output is corrupt (${check.problem})`)
-      else if (reasons.length === 0) reasons.push("no cached output for this key (removed by gc or a cache reset)")
-      entries.push({ _tag: "WillRun", ...base, key: computed.key, reasons })
+      const reasons = explainChange(store, last?.components, found.components, pending)
+      reasons.push(...found.problems)
+      if (reasons.length === 0) reasons.push("no cached output for this key (removed by gc or a cache reset)")
+      entries.push({ _tag: "WillRun", ...base, key: found.key, reasons })
     }
     return entries
   })

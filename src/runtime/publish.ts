@@ -8,6 +8,7 @@
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { readVerifiedFile } from "./integrity.ts"
 
 /** Which of an artifact's files go where: `to` is relative to the working directory unless absolute. */
 export interface Publication {
@@ -32,7 +33,8 @@ export const publishFiles = (fromDir: string, files: ReadonlyArray<string>, toDi
         try: () => {
           fs.mkdirSync(path.dirname(to), { recursive: true })
           const tmp = `${to}.tmp-${process.pid}`
-          fs.copyFileSync(from, tmp)
+          // Through the artifact's block hashes (integrity.ts), so a corrupt cached file is never published.
+          fs.writeFileSync(tmp, readVerifiedFile(from))
           // Cached artifact files are read-only; the project's copy is the user's to open and replace.
           fs.chmodSync(tmp, 0o644)
           fs.renameSync(tmp, to)

@@ -13,67 +13,28 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Either } from "effect"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
+import { BLOCK_BYTES, hashFileBlocks } from "./integrity.ts"
+import {
+  CorruptRecord,
+  decodeRecord,
+  KeyRecord,
+  Manifest,
+  NodeRecord,
+  RunRecord,
+  TreeRecord,
+  type ManifestFile,
+} from "./records.ts"
 
 export const MANIFEST = ".mea-manifest.json"
 /** Files up to this size are fully re-hashed on every cache read; larger ones by size and their first 64 KiB. */
 const FULL_CHECK_BYTES = 64 << 10
 const HEAD_BYTES = 64 << 10
 
-export interface ManifestFile {
-  readonly name: string
-  readonly size: number
-  readonly hash: string
-  readonly head: string
-}
-export interface Manifest {
-  readonly hash: string
-  /** How many leading bytes `head` hashes (absent in manifests written before it was recorded: 1 MiB). */
-  readonly headBytes?: number
-  readonly files: ReadonlyArray<ManifestFile>
-}
 const OLD_HEAD_BYTES = 1 << 20
 
-export interface InputComponent {
-  readonly kind: "node" | "file" | "dir" | "absent"
-  /** Node ids or a path as written in the pipeline (for messages only; not part of the key). */
-  readonly from?: ReadonlyArray<string> | string
-  /** Absolute path of a file/folder input (part of the key). */
-  readonly path?: string
-  readonly hashes: ReadonlyArray<string>
-}
-export interface KeyComponents {
-  readonly stage: string
-  readonly version: number
-  readonly params: unknown
-  readonly inputs: Readonly<Record<string, InputComponent>>
-}
-
-export interface KeyRecord {
-  readonly key: string
-  readonly output: string
-  readonly node: string
-  readonly stage: string
-  readonly components: KeyComponents
-  readonly ms: number
-  readonly at: string
-}
-
-export interface NodeRecord {
-  readonly pipeline: string
-  readonly node: string
-  readonly key: string
-  readonly output: string | undefined
-  readonly components: KeyComponents
-  readonly at: string
-}
-
-export interface RunRecord {
-  readonly pipeline: string
-  readonly params: Readonly<Record<string, unknown>>
-  readonly at: string
-  readonly nodes: ReadonlyArray<{ readonly id: string; readonly stage: string; readonly key: string; readonly output: string; readonly status: string; readonly ms: number }>
-}
+export type { InputComponent, KeyComponents, KeyRecord, Manifest, ManifestFile, NodeRecord, RunRecord } from "./records.ts"
 
 const fsyncFile = (file: string): void => {
   const fd = fs.openSync(file, "r")
@@ -109,13 +70,22 @@ export const writeJsonAtomic = (file: string, value: unknown, durable = true): v
   if (durable) fsyncDir(path.dirname(file))
 }
 
-const readJson = <A>(file: string): A | undefined => {
+/** A record file: undefined when absent, a CorruptRecord when present but not of the expected shape. */
+export const readRecord = <A, I>(schema: import("effect").Schema.Schema<A, I>, file: string): Either.Either<A | undefined, CorruptRecord> => {
+  let text: string
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as A
-  } catch {
-    return undefined
+    text = fs.readFileSync(file, "utf8")
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === "ENOENT" || code === "ENOTDIR") return Either.right(undefined)
+    return Either.left(new CorruptRecord({ where: file, problem: String(e) }))
   }
+  return decodeRecord(schema, text, file)
 }
+
+/** Listings read the records that decode; the others are left for `mea verify` and for the node that needs them. */
+const readOrSkip = <A, I>(schema: import("effect").Schema.Schema<A, I>, file: string): A | undefined =>
+  Either.getOrUndefined(readRecord(schema, file))
 
 const walkFiles = (dir: string, prefix = ""): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -164,10 +134,12 @@ export class Store {
       .map((name): ManifestFile => {
         const full = path.join(staging, name)
         fsyncFile(full)
-        return { name, size: fs.statSync(full).size, hash: hashFile(full), head: hashHead(full, HEAD_BYTES) }
+        // One read gives the content hash, the head hash and the block hashes (integrity.ts).
+        const h = hashFileBlocks(full)
+        return { name, size: h.size, hash: h.hash, head: h.head, blocks: h.blocks }
       })
     const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
-    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, files }
+    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, files }
     writeJsonAtomic(path.join(staging, MANIFEST), manifest)
     fsyncDir(staging)
     const target = this.objectDir(hash)
@@ -183,8 +155,12 @@ export class Store {
     return manifest
   }
 
+  manifestFile(hash: string): string {
+    return path.join(this.objectDir(hash), MANIFEST)
+  }
+  /** The manifest, if the object exists and its manifest decodes. */
   manifest(hash: string): Manifest | undefined {
-    return readJson<Manifest>(path.join(this.objectDir(hash), MANIFEST))
+    return readOrSkip(Manifest, this.manifestFile(hash))
   }
 
   /**
@@ -193,8 +169,10 @@ export class Store {
    */
   check(hash: string, full: boolean): CheckResult {
     const dir = this.objectDir(hash)
-    const manifest = this.manifest(hash)
-    if (manifest === undefined) return { ok: false, problem: "its manifest is missing or unreadable" }
+    const read = readRecord(Manifest, this.manifestFile(hash))
+    if (Either.isLeft(read)) return { ok: false, problem: `its manifest is unreadable (${read.left.problem})` }
+    const manifest = read.right
+    if (manifest === undefined) return { ok: false, problem: "its manifest is missing" }
     if (manifest.hash !== hash) return { ok: false, problem: `its manifest names hash ${manifest.hash}` }
     const recomputed = sha256(manifest.files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
     if (recomputed !== hash) return { ok: false, problem: "its manifest was altered" }
@@ -223,11 +201,20 @@ export class Store {
     fs.renameSync(dir, path.join(this.corrupt, `${hash}-${Date.now()}`))
   }
 
-  private keyFile(key: string): string {
+  keyFile(key: string): string {
     return path.join(this.keys, key.slice(0, 2), `${key}.json`)
   }
-  getKey(key: string): KeyRecord | undefined {
-    return readJson<KeyRecord>(this.keyFile(key))
+  /** Where a key record lives (for messages). */
+  keyRecordPath(key: string): string {
+    return this.keyFile(key)
+  }
+  /** A key record that exists but cannot be read as one (integrity: the user is told, then it is recomputed). */
+  keyRecordGarbled(key: string): boolean {
+    return Either.isLeft(this.getKey(key))
+  }
+  /** A key's record: undefined when there is none, a CorruptRecord when its file does not decode. */
+  getKey(key: string): Either.Either<KeyRecord | undefined, CorruptRecord> {
+    return readRecord(KeyRecord, this.keyFile(key))
   }
   putKey(record: KeyRecord): void {
     writeJsonAtomic(this.keyFile(record.key), record)
@@ -236,7 +223,7 @@ export class Store {
     if (!fs.existsSync(this.keys)) return []
     return fs
       .readdirSync(this.keys)
-      .flatMap((d) => fs.readdirSync(path.join(this.keys, d)).map((f) => readJson<KeyRecord>(path.join(this.keys, d, f))))
+      .flatMap((d) => fs.readdirSync(path.join(this.keys, d)).map((f) => readOrSkip(KeyRecord, path.join(this.keys, d, f))))
       .filter((r): r is KeyRecord => r !== undefined)
   }
   deleteKey(key: string): void {
@@ -247,7 +234,7 @@ export class Store {
     return path.join(this.nodesDir, `${sha256(`${pipeline}\0${node}`).slice(0, 32)}.json`)
   }
   getNode(pipeline: string, node: string): NodeRecord | undefined {
-    return readJson<NodeRecord>(this.nodeFile(pipeline, node))
+    return readOrSkip(NodeRecord, this.nodeFile(pipeline, node))
   }
   /** Records a node's last components; skipped when nothing changed, so a no-op rerun writes nothing per node. */
   putNode(record: NodeRecord): void {
@@ -259,7 +246,7 @@ export class Store {
     if (!fs.existsSync(this.nodesDir)) return []
     return fs
       .readdirSync(this.nodesDir)
-      .map((f) => readJson<NodeRecord>(path.join(this.nodesDir, f)))
+      .map((f) => readOrSkip(NodeRecord, path.join(this.nodesDir, f)))
       .filter((r): r is NodeRecord => r !== undefined)
   }
 
@@ -268,7 +255,7 @@ export class Store {
     if (!fs.existsSync(file)) writeJsonAtomic(file, files, false)
   }
   getTree(hash: string): ReadonlyArray<readonly [string, string]> | undefined {
-    return readJson(path.join(this.trees, `${hash}.json`))
+    return readOrSkip(TreeRecord, path.join(this.trees, `${hash}.json`))
   }
 
   putRun(run: RunRecord): void {
@@ -282,7 +269,7 @@ export class Store {
       .filter((f) => f.endsWith(".json"))
       .sort()
       .flatMap((f) => {
-        const run = readJson<RunRecord>(path.join(this.runs, f))
+        const run = readOrSkip(RunRecord, path.join(this.runs, f))
         return run === undefined ? [] : [{ file: path.join(this.runs, f), run }]
       })
   }

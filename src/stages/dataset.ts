@@ -13,13 +13,13 @@ import { loadReferenceJson } from "../datasets/reference-json.ts"
 import { type Parsed } from "../datasets/types.ts"
 import { VOCABULARIES, type VocabularyName } from "../datasets/vocabularies.ts"
 import { DemoCodec } from "../artifacts/demo-data.ts"
-import { DatasetFormat, DatasetCodec } from "../artifacts/dataset.ts"
+import { DatasetCodec, LoaderFormat } from "../artifacts/dataset.ts"
 
 const Vocabulary = Schema.Literal("mtg", "cal500", "emotify")
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 export const DatasetParams = Schema.Struct({
-  format: DatasetFormat,
+  format: LoaderFormat,
   /** The data set's name; also picks the folder of a `generated` input and, by default, the vocabulary. */
   name: Schema.String,
   /** Which label vocabulary; defaults to `name` when that is mtg, cal500 or emotify. */

@@ -7,7 +7,6 @@ import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { pipeline } from "node:stream/promises"
 import { decodeFile, DecodeFailure, locateFfmpeg } from "../audio/ffmpeg.ts"
 import { BYTES_PER_SAMPLE } from "../audio/pcm.ts"
 import { defineStage, Input, StageError } from "../runtime/stage.ts"
@@ -100,36 +99,45 @@ export const DecodeStage = defineStage({
         Effect.onError(() => removeShards),
       )
 
-      // Join the shards (each truncated to what its successful tracks wrote) into the one PCM file: the first shard
-      // becomes the file, the others are appended (a sequential copy of (threads - 1) / threads of the data).
+      // Join the shards into the one PCM file in track order. Which worker decoded which track depends on timing, so
+      // copying shard after shard would make the file's layout (and its hash, and every key downstream) differ from
+      // run to run and with -j; copying track after track gives the same bytes whatever the scheduling.
       const out = path.join(ctx.outDir, PCM_FILE)
-      const shardBase: Array<number> = []
-      yield* Effect.tryPromise({
-        try: async () => {
-          let base = 0
-          for (let k = 0; k < workers; k++) {
-            shardBase.push(base)
-            await fsp.truncate(shardPaths[k], ends[k])
-            if (k === 0) await fsp.rename(shardPaths[0], out)
-            else {
-              await pipeline(fs.createReadStream(shardPaths[k]), fs.createWriteStream(out, { flags: "a" }))
-              await fsp.rm(shardPaths[k])
-            }
-            base += ends[k]
-          }
-        },
-        catch: (e) => new StageError({ message: `cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`, cause: e }),
-      })
       const ids: Array<string> = []
       const offsets: Array<number> = []
       const lengths: Array<number> = []
-      tracks.forEach((t, i) => {
-        const p = placed[i]
-        if (p === undefined) return
-        ids.push(t.id)
-        offsets.push((shardBase[p.shard] + p.byteStart) / BYTES_PER_SAMPLE)
-        lengths.push(p.bytes / BYTES_PER_SAMPLE)
+      yield* Effect.try({
+        try: () => {
+          const fds = shardPaths.map((p) => fs.openSync(p, "r"))
+          const fd = fs.openSync(out, "w")
+          const buf = Buffer.allocUnsafe(1 << 20)
+          let at = 0
+          try {
+            tracks.forEach((t, i) => {
+              const p = placed[i]
+              if (p === undefined) return
+              ids.push(t.id)
+              offsets.push(at / BYTES_PER_SAMPLE)
+              lengths.push(p.bytes / BYTES_PER_SAMPLE)
+              for (let done = 0; done < p.bytes; ) {
+                const n = fs.readSync(fds[p.shard], buf, 0, Math.min(buf.length, p.bytes - done), p.byteStart + done)
+                if (n === 0) throw new Error(`shard ${p.shard} is shorter than what was decoded into it`)
+                fs.writeSync(fd, buf, 0, n, at)
+                at += n
+                done += n
+              }
+            })
+          } finally {
+            fs.closeSync(fd)
+            fds.forEach((f) => fs.closeSync(f))
+          }
+          shardPaths.forEach((p) => fs.rmSync(p, { force: true }))
+        },
+        catch: (e) => new StageError({ message: `cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`, cause: e }),
       })
+      // Failures are found in completion order; list them in track order.
+      const order = new Map(tracks.map((t, i) => [t.id, i]))
+      skipped.sort((x, y) => order.get(x.id)! - order.get(y.id)!)
       if (ids.length === 0) return yield* Effect.fail(new StageError({ message: `decode ${dataset.name}: no track could be decoded (${skipped.length} skipped)` }))
       const hours = lengths.reduce((a, b) => a + b, 0) / ctx.params.rate / 3600
       yield* ctx.progress.note(`decode ${dataset.name}: ${ids.length} tracks, ${hours.toFixed(2)} h${skipped.length ? `, ${skipped.length} skipped` : ""}`)

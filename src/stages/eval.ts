@@ -20,7 +20,8 @@ import { SegmentsCodec } from "../artifacts/segments.ts"
 
 export const EvalStage = defineStage({
   name: "eval",
-  version: 2,
+  // 3: the artifact keeps the model outputs and label embeddings, for vote's mean-embedding aggregation.
+  version: 3,
   description: "Segment-level evaluation: cosine scores vs the data set's label embeddings, top-k, macro F1/P/R/Hamming, mAP, ROC-AUC, per-label table, chance level",
   params: EvalSettings,
   inputs: {

@@ -15,6 +15,8 @@ import { TrainStage } from "./train.ts"
 import { EvalStage } from "./eval.ts"
 import { VoteStage } from "./vote.ts"
 import { ReportStage } from "./report.ts"
+import { AudioFilesStage } from "./audio-files.ts"
+import { PredictStage } from "./predict.ts"
 
 export const stages: ReadonlyArray<Stage> = [
   DemoStage,
@@ -30,4 +32,6 @@ export const stages: ReadonlyArray<Stage> = [
   EvalStage,
   VoteStage,
   ReportStage,
+  AudioFilesStage,
+  PredictStage,
 ]

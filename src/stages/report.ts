@@ -27,10 +27,20 @@ import { assembleTables } from "../report/tables.ts"
 import { ClustersCodec } from "../artifacts/clusters.ts"
 import { HTML_FILE, MARKDOWN_FILE, ReportCodec, reportFiles, RESULTS_FILE, ResultsSchema, type Report, type Results } from "../artifacts/report.ts"
 
+/**
+ * mea writes only into its cache and this report folder: `out` must stay below the working directory, so neither an
+ * absolute path nor `..` (from a pipeline, a -p override or an interpolated param) can point it elsewhere.
+ */
+const ConfinedFolder = Schema.NullOr(Schema.String.pipe(Schema.minLength(1))).pipe(
+  Schema.filter((s) => s === null || !(s.startsWith("/") || s.startsWith("\\") || /^[A-Za-z]:/.test(s) || s.split(/[\\/]/).includes("..")), {
+    message: (issue) => `expected a folder below the working directory (no absolute path, no '..'), found ${JSON.stringify(issue.actual)}`,
+  }),
+)
+
 export const ReportParams = Schema.Struct({
   title: Schema.optionalWith(Schema.String, { default: () => "mea: cross-dataset music emotion recognition" }),
   /** Folder (relative to the working directory) that also receives a copy of the report; null: no copy. */
-  out: Schema.optionalWith(Schema.NullOr(Schema.String.pipe(Schema.minLength(1))), { default: () => "report" }),
+  out: Schema.optionalWith(ConfinedFolder, { default: () => "report" }),
 })
 
 const RESULTS_DESCRIPTION =
@@ -40,7 +50,8 @@ const RESULTS_DESCRIPTION =
 
 export const ReportStage = defineStage({
   name: "report",
-  version: 1,
+  // 2: the song-level aggregations side by side.
+  version: 2,
   description: "The results in the published table's layout with chance levels and published numbers: report.md, report.html (SVG plots), results.json",
   params: ReportParams,
   inputs: {

@@ -36,13 +36,14 @@ describe("default pipeline, reduced demo size", () => {
     expect(cold.stderr).not.toMatch(/FAILED/)
     expect(cold.code).toBe(0)
     const nodes = (JSON.parse(cold.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
-    expect(nodes.length).toBe(47)
+    expect(nodes.length).toBe(65) // 47 + 2 more song-level aggregations for each of the 9 votes
     expect(nodes.every((n) => n.status === "ran")).toBe(true)
 
     const results = JSON.parse(fs.readFileSync(path.join(work, "report/results.json"), "utf8")) as Record<string, unknown>
     expect(Object.keys(results)).toEqual(expect.arrayContaining(["segment", "song"]))
     const md = fs.readFileSync(path.join(work, "report/report.md"), "utf8")
     expect(md).toContain("0.402") // the published number next to the measured one
+    expect(md).toMatch(/## Song level: three aggregations side by side[\s\S]*vote \d\.\d{4} · mean-score \d\.\d{4} · mean-embedding \d\.\d{4}/)
     expect(fs.readFileSync(path.join(work, "report/report.html"), "utf8")).toContain("<svg")
 
     const evalJson = JSON.parse(mea(["show", "eval.emo.alignment", "--json"]).stdout) as {
@@ -83,7 +84,7 @@ describe("default pipeline, reduced demo size", () => {
       "eval.cal.alignment", "eval.emo.alignment", "eval.mtg.alignment",
       "report",
       "train.cal.alignment", "train.emo.alignment", "train.mtg.alignment",
-      "vote.cal.alignment", "vote.emo.alignment", "vote.mtg.alignment",
+      ...["cal", "emo", "mtg"].flatMap((s) => ["mean-embedding", "mean-score", "vote"].map((g) => `vote.${s}.alignment.${g}`)),
     ])
     expect(ranAt(1)).toEqual([]) // alpha 2.5 is the default that already ran
     expect(Object.keys(points[0].metrics).length).toBe(6)

@@ -23,7 +23,7 @@ export const cases: ReadonlyArray<Case> = [
   { name: "schema: no stages", yaml: "params: { v: 1 }\n", expected: "error: p.yaml:1:1: stages: is missing" },
   { name: "schema: stage without uses", yaml: "stages:\n  a: { with: { value: 1 } }\n", expected: "error: p.yaml:2:6: stages.a.uses: is missing" },
   { name: "schema: uses is a number", yaml: "stages:\n  a:\n    uses: 42\n", expected: "error: p.yaml:3:11: stages.a.uses: Expected string, actual 42" },
-  { name: "schema: unknown top-level key", yaml: "stage:\n  a: { uses: source }\nstages: {}\n", expected: "error: p.yaml:2:3: stage: is unexpected, expected: \"name\" | \"description\" | \"params\" | \"datasets\" | \"vars\" | \"stages\" | \"results\"" },
+  { name: "schema: unknown top-level key", yaml: "stage:\n  a: { uses: source }\nstages: {}\n", expected: "error: p.yaml:2:3: stage: is unexpected, expected: \"name\" | \"description\" | \"params\" | \"datasets\" | \"vars\" | \"stages\" | \"results\" | \"cluster\"" },
   { name: "schema: unknown stage entry key", yaml: "stages:\n  a:\n    uses: source\n    input: { file: x }\n", expected: "error: p.yaml:4:12: stages.a.input: is unexpected, expected: \"uses\" | \"description\" | \"foreach\" | \"matrix\" | \"id\" | \"inputs\" | \"with\"" },
   { name: "schema: params is a list", yaml: "params: [1, 2]\nstages: {}\n", expected: "error: p.yaml:1:9: params: Expected a map, actual [1,2]" },
   { name: "schema: result without path", yaml: "stages: {}\nresults:\n  - { node: a }\n", expected: "error: p.yaml:3:5: results[0].path: is missing" },
@@ -60,5 +60,8 @@ export const cases: ReadonlyArray<Case> = [
   { name: "cli: sweep axis without values", yaml: OK, args: ["sweep", "p.yaml", "v="], expected: "error: p.yaml: sweep axis 'v=': expected key=value1,value2,..." },
   { name: "cli: explain unknown node", yaml: OK, args: ["explain", "p.yaml", "zz"], expected: "error: no node 'zz' in p.yaml (nodes: a, b)" },
   { name: "cli: show unknown ref", args: ["show", "nothing-here"], expected: "error: 'nothing-here' is neither a node id with a cached output nor a hash prefix in <dir>/cache" },
-  { name: "cli: unknown command", args: ["rnu", "p.yaml"], expected: "Invalid subcommand for mea - use one of 'run', 'sweep', 'status', 'explain', 'ls', 'show', 'diff', 'gc', 'verify', 'schema', 'stages', 'export'" },
+  { name: "cli: unknown command", args: ["rnu", "p.yaml"], expected: "Invalid subcommand for mea - use one of 'run', 'sweep', 'status', 'explain', 'ls', 'show', 'diff', 'gc', 'verify', 'schema', 'stages', 'export', 'predict', 'worker'" },
+  { name: "yaml: alias bomb (billion laughs)", yaml: "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nstages: {}\n", expected: "error: p.yaml:1:1: YAML aliases expand too far (Excessive alias count indicates a resource exhaustion attack); expected at most 1000 alias uses" },
+  { name: "cli: unknown option before the pipeline", yaml: OK, args: ["run", "--nope", "p.yaml"], expected: "error: unknown option '--nope' for 'mea run' (its options: --cache, --dry-run, --help, --jobs, --json, --param, --quiet, -j, -p, -q)" },
+  { name: "cli: unknown option after the pipeline", yaml: OK, args: ["status", "p.yaml", "--verbose"], expected: "error: unknown option '--verbose' for 'mea status' (its options: --cache, --help, --json, --param, -p)" },
 ]

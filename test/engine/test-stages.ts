@@ -5,6 +5,7 @@
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { VerifiedReader } from "../../src/runtime/integrity.ts"
 import { attempt, codec, defineStage, Input, StageError } from "../../src/runtime/stage.ts"
 
 export const Num = codec("num", Schema.Struct({ n: Schema.Number, file: Schema.optional(Schema.String) }), {
@@ -109,4 +110,36 @@ export const label = defineStage({
   run: (ctx) => Effect.succeed({ text: ctx.params.text }),
 })
 
-export const stages = [source, add, floor, slow, fail, label]
+/** Streams its input's blob in 64 KiB reads (as feature extraction streams audio) and sums its bytes, plus k. */
+export const digest = defineStage({
+  name: "digest",
+  version: 1,
+  description: "Sums the bytes of its input's blob",
+  params: Schema.Struct({ k: Schema.optionalWith(Schema.Number, { default: () => 0 }) }),
+  inputs: { a: Input.node(Num) },
+  output: Num,
+  run: (ctx) =>
+    Effect.gen(function* () {
+      yield* logRun(ctx.nodeId)
+      const a = ctx.inputs.a
+      if (a.value.file === undefined) return yield* Effect.fail(new StageError({ message: `node ${a.node} has no blob` }))
+      const sum = yield* attempt(`reading ${a.value.file} of ${a.node}`, () => {
+        const reader = new VerifiedReader(a.file(a.value.file!))
+        try {
+          const buf = new Uint8Array(64 << 10)
+          let total = 0
+          for (let at = 0; at < reader.size; at += buf.length) {
+            const part = buf.subarray(0, Math.min(buf.length, reader.size - at))
+            reader.read(part, at)
+            for (const b of part) total += b
+          }
+          return total
+        } finally {
+          reader.close()
+        }
+      })
+      return { n: sum + ctx.params.k }
+    }),
+})
+
+export const stages = [source, add, floor, slow, fail, label, digest]

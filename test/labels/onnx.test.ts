@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Either, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { WordPieceTokenizer } from "../../src/labels/tokenizer.ts"
 import { readNpy } from "../../src/io/npy.ts"
@@ -8,7 +9,7 @@ import { type LabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
 import { DIM, HIDDEN, TINY_SENTENCE_DIR, tinySentenceWeights, tokenizerJson } from "../../tools/make-label-fixture.ts"
 import { runStagePromise, tempDir } from "../support/stage-harness.ts"
 
-const tokenizer = WordPieceTokenizer.fromJson(fs.readFileSync(path.join(TINY_SENTENCE_DIR, "tokenizer.json"), "utf8"), 12, "tokenizer.json")
+const tokenizer = Either.getOrThrow(WordPieceTokenizer.fromJson(fs.readFileSync(path.join(TINY_SENTENCE_DIR, "tokenizer.json"), "utf8"), 12, "tokenizer.json"))
 
 describe("WordPiece tokenizer", () => {
   it("lowercases, splits punctuation, matches the longest pieces, wraps in [CLS] [SEP]", () => {
@@ -27,7 +28,10 @@ describe("WordPiece tokenizer", () => {
   it("refuses tokenizers it does not implement, naming the field", () => {
     const spec = tokenizerJson() as { model: Record<string, unknown> }
     const bpe = JSON.stringify({ ...spec, model: { ...spec.model, type: "BPE" } })
-    expect(() => WordPieceTokenizer.fromJson(bpe, undefined, "x/tokenizer.json")).toThrow(/x\/tokenizer.json: unsupported tokenizer.*model/s)
+    const message = (text: string) => Option.getOrThrow(Either.getLeft(WordPieceTokenizer.fromJson(text, undefined, "x/tokenizer.json"))).message
+    expect(message(bpe)).toMatch(/x\/tokenizer.json: unsupported tokenizer.*model/s)
+    expect(message("{")).toMatch(/^x\/tokenizer.json: not valid JSON/)
+    expect(message(JSON.stringify({ ...spec, model: { ...spec.model, unk_token: "[NOPE]" } }))).toBe("x/tokenizer.json: unk_token [NOPE] is not in the vocabulary")
   })
 })
 

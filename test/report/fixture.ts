@@ -31,6 +31,8 @@ export interface EvalSpec {
   readonly seed: number
   readonly rows?: number
   readonly labels?: number
+  /** Song level: the aggregation the evaluation records. */
+  readonly aggregation?: "vote" | "mean-score" | "mean-embedding"
 }
 
 /** An evaluation of seeded random scores against seeded random truth (1-2 labels per row). */
@@ -61,6 +63,7 @@ export const evaluationArtifact = (s: EvalSpec): Artifact<Evaluation> => {
       truth,
       predicted: topK(scores, rows, nLabels, k),
       model: { node: s.modelNode, datasets: [...s.trainedOn], phase: s.phase, regulariser: "v2", alpha: s.alpha ?? 2.5, best_epoch: 3 },
+      ...(s.aggregation !== undefined ? { aggregation: s.aggregation } : {}),
       chanceDraws: 20,
       seed: 0,
     }),

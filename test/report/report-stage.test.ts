@@ -28,7 +28,9 @@ const listFiles = (dir: string, prefix = ""): Array<string> =>
 
 describe("report stage", () => {
   it("writes the tables with the input metrics, chance levels and published numbers, and declares every file for publishing into out", async () => {
-    const out = path.join(tempDir("mea-report-out-"), "report")
+    // `out` is relative to the working directory (absolute paths are refused); the copy below goes under a temp folder.
+    const out = "report"
+    const target = path.join(tempDir("mea-report-out-"), out)
     const r = await runStagePromise(ReportStage, { params: { out }, inputs })
     const value = r.value as Report
 
@@ -59,7 +61,7 @@ describe("report stage", () => {
       })
       expect(cell.published).toEqual(PUBLISHED[level][phase][split])
     }
-    expect(value.tables).toEqual({ metric: results.metric, columns: results.columns, segment: results.segment, song: results.song })
+    expect(value.tables).toEqual({ metric: results.metric, columns: results.columns, segment: results.segment, song: results.song, song_aggregations: results.song_aggregations })
 
     // report.md: every number with its chance level and the published one.
     const md = fs.readFileSync(path.join(r.outDir, "report.md"), "utf8")
@@ -92,9 +94,9 @@ describe("report stage", () => {
     for (const p of value.files.plots) expect(xmlProblems(fs.readFileSync(path.join(r.outDir, p), "utf8").replace(/^<\?xml[^>]*\?>/, ""))).toEqual([])
     const declared = await publication({ out }, value)
     expect(declared).toEqual({ to: out, files: reportFiles(value) })
-    await Effect.runPromise(publishFiles(asArtifact(r.outDir, value), declared!.files, out))
-    expect(listFiles(out)).toEqual(listFiles(r.outDir).filter((f) => f !== "value.json"))
-    for (const f of listFiles(out)) expect(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(r.outDir, f))), f).toBe(true)
+    await Effect.runPromise(publishFiles(asArtifact(r.outDir, value), declared!.files, target))
+    expect(listFiles(target)).toEqual(listFiles(r.outDir).filter((f) => f !== "value.json"))
+    for (const f of listFiles(target)) expect(fs.readFileSync(path.join(target, f)).equals(fs.readFileSync(path.join(r.outDir, f))), f).toBe(true)
     expect(value.evaluations).toHaveLength(18)
     expect(value.models).toHaveLength(9)
     expect(value.clusters).toEqual(["cluster.emo", "cluster.mtg", "cluster.cal"])

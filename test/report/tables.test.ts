@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
 import { PUBLISHED, SPLIT_INFO } from "../../src/report/published.ts"
-import { assembleTables, cellOfNodeId, place, splitOfDataset } from "../../src/report/tables.ts"
+import { aggregationText, assembleTables, cellOfNodeId, place, splitOfDataset } from "../../src/report/tables.ts"
 import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 import { evaluationArtifact, fullExperiment } from "./fixture.ts"
 
@@ -117,5 +117,35 @@ describe("placing evaluations in the table", () => {
     const two = evaluationArtifact({ ...base, node: "eval.emo.alignment.a2", dataset: "emotify", phase: "alignment", trainedOn: ["mtg", "cal500"], alpha: 2.5, seed: 2 })
     const d = assembleTables([one, two])
     expect(d).toEqual({ duplicate: expect.stringMatching(/eval.emo.alignment and eval.emo.alignment.a2 both fill the segment-level alignment cell of split emo \(alpha 1 and 2.5\)/) })
+  })
+  it("puts the three song aggregations side by side; the published song table shows the vote", () => {
+    const song = (aggregation: "vote" | "mean-score" | "mean-embedding" | undefined, seed: number) =>
+      evaluationArtifact({
+        ...base,
+        node: `vote.emo.alignment${aggregation === undefined ? "" : `.${aggregation}`}`,
+        level: "song",
+        dataset: "emotify",
+        phase: "alignment",
+        trainedOn: ["mtg", "cal500"],
+        seed,
+        ...(aggregation !== undefined ? { aggregation } : {}),
+      })
+    const vote = song("vote", 1)
+    const meanScore = song("mean-score", 2)
+    const meanEmbedding = song("mean-embedding", 3)
+    const r = assembleTables([meanScore, vote, meanEmbedding])
+    if (!("ok" in r)) throw new Error(r.duplicate)
+    expect(r.ok.tables.song[2].cells.emo.measured?.node).toBe(vote.node)
+    const cell = r.ok.tables.song_aggregations[2].cells.emo
+    expect(cell.vote?.f1_macro).toBe(vote.value.metrics.f1_macro)
+    expect(cell["mean-score"]?.f1_macro).toBe(meanScore.value.metrics.f1_macro)
+    expect(cell["mean-embedding"]?.node).toBe(meanEmbedding.node)
+    expect(r.ok.tables.song_aggregations[2].cells.mtg).toEqual({ vote: null, "mean-score": null, "mean-embedding": null })
+    expect(aggregationText(cell)).toBe(
+      `vote ${vote.value.metrics.f1_macro.toFixed(4)} · mean-score ${meanScore.value.metrics.f1_macro.toFixed(4)} · mean-embedding ${meanEmbedding.value.metrics.f1_macro.toFixed(4)}`,
+    )
+    // An evaluation without an aggregation (vote before v3) is a vote; two votes for one cell are refused.
+    const old = song(undefined, 4)
+    expect(assembleTables([vote, old])).toEqual({ duplicate: expect.stringMatching(/both fill the song-level alignment cell of split emo \(aggregation vote\)/) })
   })
 })

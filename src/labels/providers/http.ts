@@ -4,7 +4,8 @@
  * Retry-After); an answer that does not have the expected shape fails at once. The API key is read from the
  * environment variable the params name and is never logged, put in an error, or made part of a cache key.
  */
-import { Data, Duration, Effect, Either, ParseResult, Schema } from "effect"
+import { Data, Duration, Effect, Either, type Layer, ParseResult, Schema } from "effect"
+import { type TextEmbedder, textEmbedderLayer, wholeEmbedder } from "../embedder.ts"
 
 export class HttpEmbedError extends Data.TaggedError("HttpEmbedError")<{ readonly message: string }> {}
 
@@ -101,6 +102,18 @@ export const httpEmbed = (
   texts: ReadonlyArray<string>,
   opts: HttpOptions,
   onRetry: (message: string) => Effect.Effect<void> = () => Effect.void,
+): Effect.Effect<ReadonlyArray<Float32Array>, HttpEmbedError> => {
+  // A server may echo the request (Authorization header included) in an error body, which then reaches messages:
+  // every text that leaves this function has the key blanked out.
+  const key = opts.apiKeyEnv === undefined ? undefined : (opts.env ?? process.env)[opts.apiKeyEnv]
+  const redact = (text: string): string => (key === undefined || key.length < 4 ? text : text.replaceAll(key, "[api key]"))
+  return embedWithKey(texts, opts, (m) => onRetry(redact(m))).pipe(Effect.mapError((e) => new HttpEmbedError({ message: redact(e.message) })))
+}
+
+const embedWithKey = (
+  texts: ReadonlyArray<string>,
+  opts: HttpOptions,
+  onRetry: (message: string) => Effect.Effect<void>,
 ): Effect.Effect<ReadonlyArray<Float32Array>, HttpEmbedError> =>
   Effect.gen(function* () {
     const endpoint = endpointOf(opts.url, opts.api)
@@ -142,3 +155,7 @@ export const httpEmbed = (
     }
     return out
   })
+
+/** An embeddings service over HTTP as a TextEmbedder; `onRetry` hears about each retry. */
+export const httpEmbedder = (opts: HttpOptions, onRetry: (message: string) => Effect.Effect<void>): Layer.Layer<TextEmbedder> =>
+  textEmbedderLayer(wholeEmbedder(opts.model, (texts) => httpEmbed(texts, opts, onRetry)))

@@ -4,10 +4,11 @@
  * mean pooling of the token embeddings over the attention mask, then (when asked) L2 normalisation. A model whose
  * output is already pooled (rank 2, e.g. `sentence_embedding`) is used as is.
  */
-import { Effect } from "effect"
+import { Effect, type Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { int64Tensor, OnnxError, OnnxRuntime, type OnnxSession, type Tensor } from "../../onnx/runtime.ts"
+import { type TextEmbedder, textEmbedderLayer, wholeEmbedder } from "../embedder.ts"
 import { WordPieceTokenizer } from "../tokenizer.ts"
 
 export interface OnnxEmbedOptions {
@@ -18,19 +19,21 @@ export interface OnnxEmbedOptions {
 }
 
 /** The model folder's files: tokenizer.json, model.onnx (or onnx/model.onnx), and max_seq_length if given. */
-export const resolveModelDir = (dir: string): { readonly tokenizer: string; readonly model: string; readonly maxSeqLength?: number } => {
-  const tokenizer = path.join(dir, "tokenizer.json")
-  if (!fs.existsSync(tokenizer)) throw new OnnxError({ message: `${dir}: no tokenizer.json (expected a sentence-transformers model folder)` })
-  const model = [path.join(dir, "model.onnx"), path.join(dir, "onnx", "model.onnx")].find((f) => fs.existsSync(f))
-  if (model === undefined) throw new OnnxError({ message: `${dir}: no model.onnx or onnx/model.onnx` })
-  const cfg = path.join(dir, "sentence_bert_config.json")
-  if (fs.existsSync(cfg)) {
-    const parsed: unknown = JSON.parse(fs.readFileSync(cfg, "utf8"))
+export const resolveModelDir = (dir: string): Effect.Effect<{ readonly tokenizer: string; readonly model: string; readonly maxSeqLength?: number }, OnnxError> =>
+  Effect.gen(function* () {
+    const tokenizer = path.join(dir, "tokenizer.json")
+    if (!fs.existsSync(tokenizer)) return yield* Effect.fail(new OnnxError({ message: `${dir}: no tokenizer.json (expected a sentence-transformers model folder)` }))
+    const model = [path.join(dir, "model.onnx"), path.join(dir, "onnx", "model.onnx")].find((f) => fs.existsSync(f))
+    if (model === undefined) return yield* Effect.fail(new OnnxError({ message: `${dir}: no model.onnx or onnx/model.onnx` }))
+    const cfg = path.join(dir, "sentence_bert_config.json")
+    if (!fs.existsSync(cfg)) return { tokenizer, model }
+    const parsed = yield* Effect.try({
+      try: (): unknown => JSON.parse(fs.readFileSync(cfg, "utf8")),
+      catch: (e) => new OnnxError({ message: `${cfg}: not readable JSON: ${e instanceof Error ? e.message : String(e)}` }),
+    })
     const m = typeof parsed === "object" && parsed !== null && "max_seq_length" in parsed ? Number(parsed.max_seq_length) : NaN
-    if (Number.isInteger(m) && m > 0) return { tokenizer, model, maxSeqLength: m }
-  }
-  return { tokenizer, model }
-}
+    return Number.isInteger(m) && m > 0 ? { tokenizer, model, maxSeqLength: m } : { tokenizer, model }
+  })
 
 const pick = (session: OnnxSession): { readonly name: string } => {
   const preferred = ["sentence_embedding", "last_hidden_state", "token_embeddings"]
@@ -93,11 +96,15 @@ export const onnxEmbed = (
 ): Effect.Effect<ReadonlyArray<Float32Array>, OnnxError, OnnxRuntime> =>
   Effect.scoped(
     Effect.gen(function* () {
-      const files = yield* Effect.try({ try: () => resolveModelDir(options.modelDir), catch: (e) => (e instanceof OnnxError ? e : new OnnxError({ message: String(e) })) })
-      const tokenizer = yield* Effect.try({
-        try: () => WordPieceTokenizer.fromJson(fs.readFileSync(files.tokenizer, "utf8"), options.maxLength ?? files.maxSeqLength, files.tokenizer),
-        catch: (e) => new OnnxError({ message: e instanceof Error ? e.message : String(e) }),
+      const files = yield* resolveModelDir(options.modelDir)
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(files.tokenizer, "utf8"),
+        catch: (e) => new OnnxError({ message: `${files.tokenizer}: ${e instanceof Error ? e.message : String(e)}` }),
       })
+      const tokenizer = yield* Effect.mapError(
+        WordPieceTokenizer.fromJson(text, options.maxLength ?? files.maxSeqLength, files.tokenizer),
+        (e) => new OnnxError({ message: e.message, cause: e }),
+      )
       const runtime = yield* OnnxRuntime
       const session = yield* runtime.session(files.model, options.threads !== undefined ? { threads: options.threads } : {})
       const out: Array<Float32Array> = []
@@ -109,3 +116,7 @@ export const onnxEmbed = (
       return out
     }),
   )
+
+/** A local sentence-transformers ONNX model as a TextEmbedder (needs the OnnxRuntime service). */
+export const onnxEmbedder = (options: OnnxEmbedOptions): Layer.Layer<TextEmbedder, never, OnnxRuntime> =>
+  textEmbedderLayer(wholeEmbedder(path.basename(options.modelDir), (texts) => onnxEmbed(texts, options)))

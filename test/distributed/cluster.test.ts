@@ -1,0 +1,171 @@
+/**
+ * mea on a cluster, end to end with real servers on 127.0.0.1: PostgreSQL 15 (the cluster's state, via
+ * @effect/cluster's SQL storage) and s3rver (the shared store), three `mea worker` processes, and `mea run --cluster`.
+ * Results are compared byte for byte with a local run of the same pipeline.
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
+import { postgresAvailable, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
+
+const yaml = `
+params: { v: 3, ms: 300 }
+stages:
+  src: { uses: source, with: { value: "\${v}" } }
+  fan: { uses: slow, foreach: [1, 2, 3, 4, 5, 6], inputs: { a: src }, with: { ms: "\${ms}", mb: "\${item}" } }
+  sum: { uses: add, inputs: { a: src, more: "fan.*" } }
+  big: { uses: slow, inputs: { a: sum }, with: { ms: "\${ms}", mb: 9 } }
+  last: { uses: add, inputs: { a: big }, with: { k: 1 } }
+`
+
+interface NodeJson {
+  readonly id: string
+  readonly status: string
+  readonly worker?: string
+}
+
+const treeBytes = (dir: string): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const walk = (d: string, rel: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const r = rel === "" ? e.name : `${rel}/${e.name}`
+      if (e.isDirectory()) walk(path.join(d, e.name), r)
+      else out[r] = fs.readFileSync(path.join(d, e.name)).toString("base64")
+    }
+  }
+  walk(dir, "")
+  return out
+}
+
+const waitFor = async (cond: () => boolean, ms: number, what: string) => {
+  const until = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+interface Worker {
+  readonly child: ChildProcess
+  /** The worker's node lines (its reporter writes to stderr). */
+  log: string
+}
+
+describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3", () => {
+  let pg: Postgres
+  let s3: S3Server
+  let env: Record<string, string>
+  let dir: string
+  const workers: Array<Worker> = []
+  const store = "s3://mea-test/cluster"
+
+  const startWorker = (i: number): Worker => {
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, "bin", "mea.mjs"), "worker", "--cluster", pg.url, "--store", store, "--host", "127.0.0.1", "-j", "2", "--cache", path.join(dir, `worker${i}`)],
+      { cwd: dir, env: { ...process.env, ...env, MEA_PLUGINS: testPlugin(), CI: "1" } },
+    )
+    const w: Worker = { child, log: "" }
+    child.stdout!.resume()
+    child.stderr!.on("data", (d) => (w.log += String(d)))
+    return w
+  }
+  const startsOn = (w: Worker, id: string) => w.log.split("\n").filter((l) => l === `start  ${id} (slow)`).length
+  const starts = (id: string) => workers.reduce((n, w) => n + startsOn(w, id), 0)
+
+  beforeAll(async () => {
+    ;[pg, s3] = await Promise.all([startPostgres(), startS3()])
+    env = s3Env(s3)
+    dir = project({ "p.yaml": yaml })
+    for (let i = 1; i <= 3; i++) workers.push(startWorker(i))
+    await waitFor(() => workers.every((w) => w.log.includes(`worker 127.0.0.1:`)), 180_000, "workers to register")
+  }, 240_000)
+
+  afterAll(async () => {
+    await Promise.all(
+      workers.map((w) =>
+        w.child.exitCode !== null || w.child.signalCode !== null ? Promise.resolve() : new Promise((r) => (w.child.once("exit", r), w.child.kill("SIGKILL"))),
+      ),
+    )
+    if (pg !== undefined) removePostgres(pg)
+    await s3?.close()
+  })
+
+  const clusterRun = (cache: string, params: ReadonlyArray<string> = []) =>
+    cli(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", cache, "--json"], dir, env)
+  const localRun = (cache: string, params: ReadonlyArray<string> = []) => {
+    const r = cli(["run", "p.yaml", ...params, "--cache", cache, "-q"], dir)
+    expect(r.code).toBe(0)
+    return path.join(dir, cache, "objects")
+  }
+
+  it("runs on the workers, in parallel, with results byte-identical to a local run; a fresh cache then downloads everything", { timeout: 180_000 }, () => {
+    const r = clusterRun("c1")
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    const nodes = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.length).toBe(10)
+    expect(nodes.every((n) => n.status === "ran" && n.worker?.startsWith("127.0.0.1:"))).toBe(true)
+    expect(new Set(nodes.map((n) => n.worker)).size).toBeGreaterThanOrEqual(2)
+    expect(r.stderr).toMatch(/^ran {4}fan\.1 .*: on 127\.0\.0\.1:\d+$/m)
+    expect(r.stdout + r.stderr).not.toContain("S3RVER")
+    expect(treeBytes(path.join(dir, "c1", "objects"))).toEqual(treeBytes(localRun("local")))
+
+    const again = clusterRun("c2")
+    expect(again.code).toBe(0)
+    const second = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(second.map((n) => n.status)).toEqual(Array(10).fill("cached"))
+    expect(treeBytes(path.join(dir, "c2", "objects"))).toEqual(treeBytes(path.join(dir, "c1", "objects")))
+  })
+
+  it("kill -9 of the worker running a node: another worker reruns it and the run completes, identical", { timeout: 180_000 }, async () => {
+    const params = ["-p", "v=5", "-p", "ms=3000"]
+    const before = starts("big")
+    const each = workers.map((w) => startsOn(w, "big"))
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json"], dir, env)
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    const victim = workers.find((w, i) => startsOn(w, "big") > each[i])!
+    victim.child.kill("SIGKILL")
+    const r = await run.done
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    expect(starts("big")).toBe(before + 2)
+    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
+    expect(big.status).toBe("ran")
+    expect(treeBytes(path.join(dir, "k1", "objects"))).toEqual(treeBytes(localRun("klocal", params)))
+  })
+
+  it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
+    const params = ["-p", "v=7", "-p", "ms=4000"]
+    const before = starts("big")
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "p1"], dir, env)
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    pg.stop()
+    const r = await run.done
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(new RegExp(`^error: node '\\w+' \\(stage '\\w+'\\) failed: lost the cluster database ${pg.url.replace(/[.]/g, "\\.")} \\(unreachable for 8 s\\); finished nodes are cached, rerun to resume$`, "m"))
+    expect(r.stderr).not.toMatch(/^\s+at /m)
+    expect(cli(["verify", "--cache", "p1"], dir).code).toBe(0)
+
+    pg.start()
+    const again = clusterRun("p1", params)
+    expect(again.stderr).not.toMatch(/FAILED/)
+    expect(again.code).toBe(0)
+    const nodes = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    // What finished before the stop is not computed again.
+    expect(nodes.filter((n) => n.id.startsWith("fan.") || n.id === "src").every((n) => n.status === "cached")).toBe(true)
+    expect(treeBytes(path.join(dir, "p1", "objects"))).toEqual(treeBytes(localRun("plocal", params)))
+  })
+
+  it("a cluster without a store, and an unreachable database, are one clear error each", () => {
+    const noStore = cli(["run", "p.yaml", "--cluster", pg.url, "--cache", "e1"], dir, { MEA_STORE: "" })
+    expect(noStore.code).toBe(2)
+    expect(noStore.stderr.trim()).toBe("error: --cluster needs a shared store (--store s3://... or MEA_STORE): workers exchange artifacts through it")
+    const down = cli(["run", "p.yaml", "--cluster", "postgres://mea:hunter2@127.0.0.1:9/mea", "--store", store, "--cache", "e2"], dir, env)
+    expect(down.code).toBe(1)
+    expect(down.stderr).toMatch(/^error: cannot reach the cluster database postgres:\/\/mea:\*\*\*@127\.0\.0\.1:9\/mea: /m)
+    expect(down.stderr).not.toContain("hunter2")
+  })
+})
