@@ -2,8 +2,11 @@
  * Engine overhead. Prints, side by side:
  *  - a no-op rerun of a pipeline whose input is a synthetic corpus of 20,000 files listed by a manifest (goal < 2 s on
  *    2 cores), next to the cold run that hashed them and the bare CLI start (the floor);
- *  - the cost per cached node: a no-op rerun of 400 cached nodes, minus the one-node rerun, divided by 400.
- * Usage: npx tsx bench/engine.ts [files=20000]
+ *  - the cost per cached node: a no-op rerun of 400 cached nodes, minus the one-node rerun, divided by 400;
+ *  - start-up: `mea --help` and a no-op rerun of the demo (pipeline.yaml, 47 nodes; goal <= 0.4 s whole process) next
+ *    to `node -e 0`. The demo's cold run comes first, at `--demo-tracks N` tracks per data set (default 8; the
+ *    rerun's work does not depend on it beyond stat calls; `--demo-tracks full` runs the demo's own sizes).
+ * Usage: npx tsx bench/engine.ts [files=20000] [--demo-tracks 8|full] [--no-demo]
  */
 import * as esbuild from "esbuild"
 import { spawnSync } from "node:child_process"
@@ -12,7 +15,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
-const files = Number(process.argv[2] ?? 20000)
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith("--") && !(all[i - 1] ?? "").startsWith("--"))
+const flag = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i < 0 ? undefined : process.argv[i + 1]
+}
+const files = Number(positional[0] ?? 20000)
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mea-bench-engine-"))
 const plugin = path.join(work, "stages.mjs")
 esbuild.buildSync({ entryPoints: [path.join(root, "bench/engine-stages.ts")], outfile: plugin, bundle: true, platform: "node", format: "esm", logLevel: "error" })
@@ -61,4 +69,27 @@ row(`cold run (hashes ${files} files)`, cold)
 row(`no-op rerun (${files} files, stat only)`, noop, `${(cold / noop).toFixed(1)}x faster than cold; goal < 2 s: ${noop < 2 ? "met" : "NOT met"}`)
 row(`no-op rerun of ${items + 1} cached nodes`, many)
 console.log(`${"overhead per cached node".padEnd(44)} ${perNode.toFixed(2).padStart(8)} ms`)
+
+const timed = (cmd: string, args: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv = process.env): number => {
+  const t0 = performance.now()
+  const r = spawnSync(cmd, args, { cwd, env, encoding: "utf8" })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`)
+  return (performance.now() - t0) / 1000
+}
+const nodeFloor = median([0, 1, 2, 3, 4].map(() => timed(process.execPath, ["-e", "0"], work)))
+const help = median([0, 1, 2, 3, 4].map(() => timed(process.execPath, [path.join(root, "bin/mea.mjs"), "--help"], work)))
+console.log(`start-up (median of 5, load average ${os.loadavg()[0].toFixed(2)})`)
+row("node -e 0 (floor)", nodeFloor)
+row("mea --help", help, `${(help - nodeFloor).toFixed(3)} s above node`)
+if (!process.argv.includes("--no-demo")) {
+  const tracks = flag("--demo-tracks") ?? "8"
+  const demoCache = path.join(work, "demo-cache")
+  const env = { ...process.env, CI: "1" }
+  const sizes = tracks === "full" ? [] : ["demo_mtg", "demo_cal500", "demo_emotify"].flatMap((k) => ["-p", `${k}=${tracks}`])
+  const demoArgs = [path.join(root, "bin/mea.mjs"), "run", path.join(root, "pipeline.yaml"), "-q", "--cache", demoCache, ...sizes]
+  const demoCold = timed(process.execPath, demoArgs, work, env)
+  const demoNoop = median([0, 1, 2, 3, 4].map(() => timed(process.execPath, demoArgs, work, env)))
+  row(`demo cold run (${tracks === "full" ? "full size" : `${tracks} tracks per data set`})`, demoCold)
+  row("demo no-op rerun (whole process)", demoNoop, `goal <= 0.4 s: ${demoNoop <= 0.4 ? "met" : "NOT met"}; ${(demoNoop - nodeFloor).toFixed(3)} s above node -e 0`)
+}
 fs.rmSync(work, { recursive: true, force: true })

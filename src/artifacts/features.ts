@@ -10,7 +10,8 @@ export const FEATURES_FILE = "features.npy"
 
 export const FeaturesSchema = Schema.Struct({
   dataset: Schema.String,
-  extractor: Schema.Literal("builtin", "onnx"),
+  /** imported: the original implementation's preprocessed MERT features (stage import-features). */
+  extractor: Schema.Literal("builtin", "onnx", "imported"),
   /** How frames became one row per layer: "statistics" (builtin), "first" or "mean" (onnx). */
   pooling: Schema.Literal("statistics", "first", "mean"),
   layers: Schema.Int,
@@ -26,6 +27,12 @@ export const FeaturesSchema = Schema.Struct({
   sampleRate: Schema.Int,
   /** The ONNX model used (file name and content hash), for provenance. */
   model: Schema.optional(Schema.Struct({ file: Schema.String, hash: Schema.String })),
+  /**
+   * Features imported by reference (stage import-features): the matrix is these files outside the cache, one after
+   * the other, not `file`. Their sizes are checked on every open, so a file changed behind mea's back is an error
+   * rather than wrong rows.
+   */
+  sources: Schema.optional(Schema.Array(Schema.Struct({ path: Schema.String, bytes: Schema.Int, rows: Schema.Int }))),
 })
 export type Features = typeof FeaturesSchema.Type
 

@@ -29,7 +29,8 @@ export const EpochRecordSchema = Schema.Struct({
 
 /** How the training features were made, so predict can make the same ones from new audio. */
 export const FeatureSettings = Schema.Struct({
-  extractor: Schema.Literal("builtin", "onnx"),
+  /** imported: the original's preprocessed features (import-features); predict cannot recompute them from audio. */
+  extractor: Schema.Literal("builtin", "onnx", "imported"),
   pooling: Schema.Literal("statistics", "first", "mean"),
   /** Decode rate (Hz) and segment length / hop (s). */
   rate: Schema.Int,

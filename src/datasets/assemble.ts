@@ -36,6 +36,8 @@ export interface AssembleOptions {
   readonly extensions?: ReadonlyArray<string>
   readonly seed: number
   readonly onError: OnError
+  /** false: the audio is not looked at (features come without it); each track records its path as resolved. */
+  readonly checkAudio?: boolean
 }
 
 export const describeProblem = (p: Problem): string => `${p.file}: ${p.reason}`
@@ -70,6 +72,7 @@ export const assemble = (
           const labelProblem = checkLabels(t, options.vocabulary, options.vocabularyName)
           if (labelProblem !== undefined) return problem(labelProblem)
           const base = path.isAbsolute(t.path) ? t.path : path.join(options.audioRoot, t.path)
+          if (options.checkAudio === false) return { _tag: "Found", track: t, audio: base } satisfies Located
           const candidates = options.extensions === undefined ? [base] : options.extensions.map((e) => `${base}.${e}`)
           for (const c of candidates) {
             const bytes = yield* size(c)

@@ -8,9 +8,13 @@
  * same in every layer. Units are chosen so no column dwarfs the others: log powers in log10 (= dB / 10), frequencies
  * as a fraction of Nyquist, tempo in BPM / 100.
  */
-import FFT from "fft.js"
+import type FFTType from "fft.js"
+import { lazyRequire } from "../util/lazy.ts"
 import { chromaMap, contrastBands, dctMatrix, hann, melFilterbank, percentileSorted, selectInPlace, type ChromaMap, type SparseFilter } from "./dsp.ts"
 import { estimateTempo } from "./tempo.ts"
+
+/** Loaded with the first extractor, not when the stage registry reads this module's constants. */
+const FFT = lazyRequire<typeof FFTType>("fft.js")
 
 export const N_FFT = 2048
 export const HOP = 512
@@ -82,7 +86,7 @@ export const frameCount = (n: number): number => 1 + Math.floor(n / HOP)
 /** Precomputed tables and scratch buffers for one sample rate; `extract` is not re-entrant (one per thread). */
 export class BuiltinExtractor {
   readonly frameRate: number
-  private readonly fft = new FFT(N_FFT)
+  private readonly fft = new (FFT())(N_FFT)
   private readonly window = hann(N_FFT)
   private readonly frame = new Float64Array(N_FFT)
   private readonly spectrum: Float64Array

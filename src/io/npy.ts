@@ -222,6 +222,13 @@ export class NpyFloat32Reader {
     this.source.read(new Uint8Array(out.buffer), this.dataOffset + start * this.rowSize * 4)
     return out
   }
+  /** Rows [start, end) into the front of `out` (which must hold at least that many rows). */
+  readInto(start: number, end: number, out: Float32Array): void {
+    if (start < 0 || end > this.rows || start > end) fail(this.file, `row range [${start}, ${end}) outside 0..${this.rows}`)
+    const bytes = (end - start) * this.rowSize * 4
+    if (out.byteLength < bytes) fail(this.file, `buffer of ${out.length} values for ${end - start} rows of ${this.rowSize}`)
+    this.source.read(new Uint8Array(out.buffer, out.byteOffset, bytes), this.dataOffset + start * this.rowSize * 4)
+  }
   /** Iterates the array in chunks of at most `chunkRows` rows. */
   *chunks(chunkRows: number): Generator<{ readonly start: number; readonly data: Float32Array }> {
     for (let start = 0; start < this.rows; start += chunkRows) {

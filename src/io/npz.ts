@@ -3,9 +3,12 @@
  * files are small (tens of KB), so there is no streaming here.
  */
 import { Data } from "effect"
-import { unzipSync } from "fflate"
+import type * as Fflate from "fflate"
 import { readVerifiedFile } from "../runtime/integrity.ts"
+import { lazyRequire } from "../util/lazy.ts"
 import { decodeNpy, type NpyArray, NpyError } from "./npy.ts"
+
+const fflate = lazyRequire<typeof Fflate>("fflate")
 
 export class NpzError extends Data.TaggedError("NpzError")<{ readonly message: string }> {}
 
@@ -13,7 +16,7 @@ export class NpzError extends Data.TaggedError("NpzError")<{ readonly message: s
 export const decodeNpz = (bytes: Uint8Array, what: string): Readonly<Record<string, NpyArray>> => {
   let members: Record<string, Uint8Array>
   try {
-    members = unzipSync(bytes)
+    members = fflate().unzipSync(bytes)
   } catch (cause) {
     throw new NpzError({ message: `${what}: not a readable .npz (zip) archive: ${cause instanceof Error ? cause.message : String(cause)}` })
   }

@@ -3,10 +3,31 @@
  * which feature rows belong to which split, their labels as indices of the vocabulary, and the label embeddings in
  * vocabulary order. Every mismatch between artifacts is reported with both sides named.
  */
+import * as fs from "node:fs"
 import type { Artifact } from "../runtime/stage.ts"
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import { readSegmentTable, type Segments } from "../artifacts/segments.ts"
+
+/** The feature matrix of a features artifact: its own file, or the files it was imported from by reference. */
+export const featureFiles = (features: Artifact<Features>): Array<string> => {
+  const sources = features.value.sources
+  if (sources === undefined) return [features.file(features.value.file)]
+  return sources.map((src) => {
+    let bytes: number
+    try {
+      bytes = fs.statSync(src.path).size
+    } catch {
+      throw new Error(`features ${features.node} refer to ${src.path}, which no longer exists; restore it or rerun the import`)
+    }
+    if (bytes !== src.bytes) {
+      throw new Error(
+        `features ${features.node} refer to ${src.path}, which has changed since it was imported (${src.bytes} bytes then, ${bytes} now); rerun the pipeline to import it again`,
+      )
+    }
+    return src.path
+  })
+}
 
 export type SplitChoice = "train" | "validation" | "test" | "all"
 

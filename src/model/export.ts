@@ -6,7 +6,8 @@
  */
 import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
-import onnxProto from "onnx-proto"
+import type onnxProto from "onnx-proto"
+import { lazyRequire } from "../util/lazy.ts"
 import { attempt, type Artifact, type StageError } from "../runtime/stage.ts"
 import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, ModelSchema, type Model } from "../artifacts/model.ts"
 import { buildInferenceGraph, type InputTransform } from "./graphs.ts"
@@ -40,12 +41,13 @@ export const exportOnnx = (model: Artifact<Model>, outPath: string): Effect.Effe
 /** The metadata key under which an export carries its model's value.json (layers, label embedding settings, ...). */
 export const MEA_METADATA_KEY = "mea.model"
 
-const { onnx } = onnxProto
+/** Loaded by the first export, not at start-up. */
+const onnxLib = lazyRequire<typeof onnxProto>("onnx-proto")
 
 const withMeaMetadata = (bytes: Uint8Array, model: Model): Uint8Array => {
-  const proto = onnx.ModelProto.decode(bytes)
-  proto.metadataProps = [onnx.StringStringEntryProto.create({ key: MEA_METADATA_KEY, value: JSON.stringify(Schema.encodeSync(ModelSchema)(model)) })]
-  return onnx.ModelProto.encode(proto).finish()
+  const proto = onnxLib().onnx.ModelProto.decode(bytes)
+  proto.metadataProps = [onnxLib().onnx.StringStringEntryProto.create({ key: MEA_METADATA_KEY, value: JSON.stringify(Schema.encodeSync(ModelSchema)(model)) })]
+  return onnxLib().onnx.ModelProto.encode(proto).finish()
 }
 
 /**
@@ -55,7 +57,7 @@ const withMeaMetadata = (bytes: Uint8Array, model: Model): Uint8Array => {
 export const readExportMetadata = (file: string): Model => {
   let proto: onnxProto.onnx.ModelProto
   try {
-    proto = onnx.ModelProto.decode(fs.readFileSync(file))
+    proto = onnxLib().onnx.ModelProto.decode(fs.readFileSync(file))
   } catch (e) {
     throw new Error(`${file} is not an ONNX model (${e instanceof Error ? e.message : String(e)})`)
   }

@@ -2,8 +2,14 @@
  * Runs a net's ONNX graphs with onnxruntime: one session per graph, created once and reused every step. Weights,
  * inputs and masks are passed as tensors over the caller's typed arrays (no copy); saved activations go from the
  * forward outputs straight back into the backward feeds.
+ *
+ * Every output is written into buffers the engine allocates once per batch size and reuses (onnxruntime's
+ * pre-allocated outputs): no per-step allocation of the ~58 MB of gradients and ~20 MB of activations, and no copy out
+ * of onnxruntime's own buffers. The price is aliasing: what forward, backward and embed return stays valid only until
+ * the next call of the same method with the same row count.
  */
-import * as ort from "onnxruntime-node"
+import type * as Ort from "onnxruntime-node"
+import { lazyRequire } from "../util/lazy.ts"
 import type { ElemType } from "./onnx/builder.ts"
 import { gradName, maskName } from "./onnx/tape.ts"
 import {
@@ -20,6 +26,8 @@ import {
 import type { MaskSpec, Module, ParamSpec } from "./layers.ts"
 import type { Rng } from "./rng.ts"
 
+export const onnxRuntime = lazyRequire<typeof Ort>("onnxruntime-node")
+
 export type Floats = Float32Array | Float64Array
 export type FloatMap = Map<string, Floats>
 
@@ -27,33 +35,70 @@ export interface ForwardResult {
   readonly rows: number
   readonly anchors: Floats
   readonly similarity: Floats
-  readonly saved: Readonly<Record<string, ort.Tensor>>
+  readonly saved: Readonly<Record<string, Ort.Tensor>>
 }
 
-const sessionOptions = (threads: number): ort.InferenceSession.SessionOptions => ({
+const sessionOptions = (threads: number): Ort.InferenceSession.SessionOptions => ({
   intraOpNumThreads: Math.max(1, threads),
   interOpNumThreads: 1,
   executionMode: "sequential",
   graphOptimizationLevel: "all",
 })
 
+/** Output tensors of one graph for one batch size, reused by every run of that size. */
+type Fetches = Record<string, Ort.Tensor>
+
+/** Batch sizes whose buffers are kept: the full batch, the epoch's last partial one, and a spare. */
+const KEPT_SIZES = 3
+
+class FetchCache {
+  private readonly bySize = new Map<number, Fetches>()
+  get(rows: number): Fetches | undefined {
+    const f = this.bySize.get(rows)
+    if (f !== undefined) {
+      this.bySize.delete(rows)
+      this.bySize.set(rows, f)
+    }
+    return f
+  }
+  set(rows: number, f: Fetches): void {
+    this.bySize.set(rows, f)
+    while (this.bySize.size > KEPT_SIZES) this.bySize.delete(this.bySize.keys().next().value as number)
+  }
+}
+
 export class NetEngine {
+  private readonly fwdFetches = new FetchCache()
+  private readonly inferFetches = new FetchCache()
+  /** Gradient buffers do not depend on the batch size: one set for every step. */
+  private readonly gradFetches: Fetches
+  private readonly dxFetches = new FetchCache()
+
   private constructor(
+    private readonly ort: typeof Ort,
     readonly params: ReadonlyArray<ParamSpec>,
     readonly masks: ReadonlyArray<MaskSpec>,
     readonly inDim: number,
     readonly elem: ElemType,
-    private readonly fwd: ort.InferenceSession,
-    private readonly bwd: ort.InferenceSession,
-    private readonly infer: ort.InferenceSession,
+    private readonly fwd: Ort.InferenceSession,
+    private readonly bwd: Ort.InferenceSession,
+    private readonly infer: Ort.InferenceSession,
     private readonly graphs: TrainGraphs,
-  ) {}
+    private readonly inputGradient: boolean,
+  ) {
+    this.gradFetches = {}
+    for (const p of params) {
+      const n = p.shape.reduce((a, b) => a * b, 1)
+      this.gradFetches[gradName(p.name)] = this.tensor(elem === "float32" ? new Float32Array(n) : new Float64Array(n), p.shape)
+    }
+  }
 
   static async create(
     net: Module,
     inDim: number,
     options: { readonly threads: number; readonly elem?: ElemType; readonly inputGradient?: boolean },
   ): Promise<NetEngine> {
+    const ort = onnxRuntime()
     const elem = options.elem ?? "float32"
     const graphs = buildTrainGraphs(net, inDim, elem, { inputGradient: options.inputGradient })
     const opts = sessionOptions(options.threads)
@@ -62,14 +107,41 @@ export class NetEngine {
       ort.InferenceSession.create(graphs.backward, opts),
       ort.InferenceSession.create(buildInferenceGraph(net, inDim, undefined, elem), opts),
     ])
-    return new NetEngine(net.params, net.masks, inDim, elem, fwd, bwd, infer, graphs)
+    return new NetEngine(ort, net.params, net.masks, inDim, elem, fwd, bwd, infer, graphs, options.inputGradient === true)
   }
 
-  private tensor(data: Floats, dims: ReadonlyArray<number>): ort.Tensor {
-    return new ort.Tensor(this.elem, data, dims)
+  private tensor(data: Floats, dims: ReadonlyArray<number>): Ort.Tensor {
+    return new this.ort.Tensor(this.elem, data, dims)
   }
 
-  private weightFeeds(session: ort.InferenceSession, weights: FloatMap, feeds: Record<string, ort.Tensor>): void {
+  private alloc(dims: ReadonlyArray<number>): Ort.Tensor {
+    const n = dims.reduce((a, b) => a * b, 1)
+    return this.tensor(this.elem === "float32" ? new Float32Array(n) : new Float64Array(n), dims)
+  }
+
+  /**
+   * Runs `session` into the cached output buffers for `rows`; the first run of a size lets onnxruntime allocate, and
+   * its output shapes size the buffers of every later run.
+   */
+  private async runInto(session: Ort.InferenceSession, cache: FetchCache, rows: number, feeds: Record<string, Ort.Tensor>): Promise<Fetches> {
+    const fetches = cache.get(rows)
+    if (fetches !== undefined) {
+      await session.run(feeds, fetches)
+      return fetches
+    }
+    const out = await session.run(feeds)
+    const kept: Fetches = {}
+    for (const name of session.outputNames) {
+      const t = out[name]
+      const buffer = this.alloc(t.dims)
+      ;(buffer.data as Floats).set(t.data as Floats)
+      kept[name] = buffer
+    }
+    cache.set(rows, kept)
+    return kept
+  }
+
+  private weightFeeds(session: Ort.InferenceSession, weights: FloatMap, feeds: Record<string, Ort.Tensor>): void {
     for (const p of this.params) {
       if (!session.inputNames.includes(p.name)) continue
       const w = weights.get(p.name)
@@ -78,7 +150,7 @@ export class NetEngine {
     }
   }
 
-  private maskFeeds(session: ort.InferenceSession, masks: FloatMap, rows: number, feeds: Record<string, ort.Tensor>): void {
+  private maskFeeds(session: Ort.InferenceSession, masks: FloatMap, rows: number, feeds: Record<string, Ort.Tensor>): void {
     for (const m of this.masks) {
       const n = maskName(m.name)
       if (!session.inputNames.includes(n)) continue
@@ -90,11 +162,11 @@ export class NetEngine {
 
   /** Training-mode forward of `rows` samples (x is rows x inDim, row-major). */
   async forward(weights: FloatMap, x: Floats, rows: number, masks: FloatMap): Promise<ForwardResult> {
-    const feeds: Record<string, ort.Tensor> = { [INPUT]: this.tensor(x, [rows, this.inDim]) }
+    const feeds: Record<string, Ort.Tensor> = { [INPUT]: this.tensor(x, [rows, this.inDim]) }
     this.weightFeeds(this.fwd, weights, feeds)
     this.maskFeeds(this.fwd, masks, rows, feeds)
-    const out = await this.fwd.run(feeds)
-    const saved: Record<string, ort.Tensor> = {}
+    const out = await this.runInto(this.fwd, this.fwdFetches, rows, feeds)
+    const saved: Record<string, Ort.Tensor> = {}
     for (const s of this.graphs.saved) saved[s] = out[s]
     for (const s of this.graphs.passedInputs) saved[s] = feeds[s]
     return { rows, anchors: out[ANCHORS].data as Floats, similarity: out[SIMILARITY].data as Floats, saved }
@@ -103,30 +175,35 @@ export class NetEngine {
   /** Gradients of every weight given dL/d(anchors) (rows x out) and dL/d(similarity) (rows x rows). */
   async backward(weights: FloatMap, f: ForwardResult, masks: FloatMap, dA: Floats, dS: Floats): Promise<FloatMap> {
     const outDim = dA.length / f.rows
-    const feeds: Record<string, ort.Tensor> = {
+    const feeds: Record<string, Ort.Tensor> = {
       ...f.saved,
       [D_ANCHORS]: this.tensor(dA, [f.rows, outDim]),
       [D_SIMILARITY]: this.tensor(dS, [f.rows, f.rows]),
     }
     this.weightFeeds(this.bwd, weights, feeds)
     this.maskFeeds(this.bwd, masks, f.rows, feeds)
-    const out = await this.bwd.run(feeds)
-    const grads: FloatMap = new Map()
-    for (const p of this.params) {
-      const g = out[gradName(p.name)]
-      if (g === undefined) throw new Error(`backward graph has no gradient for ${p.name}`)
-      grads.set(p.name, g.data as Floats)
+    let fetches = this.gradFetches
+    if (this.inputGradient) {
+      let dx = this.dxFetches.get(f.rows)
+      if (dx === undefined) {
+        dx = { [gradName(INPUT)]: this.alloc([f.rows, this.inDim]) }
+        this.dxFetches.set(f.rows, dx)
+      }
+      fetches = { ...this.gradFetches, ...dx }
     }
-    const dx = out[gradName(INPUT)]
+    await this.bwd.run(feeds, fetches)
+    const grads: FloatMap = new Map()
+    for (const p of this.params) grads.set(p.name, fetches[gradName(p.name)].data as Floats)
+    const dx = fetches[gradName(INPUT)]
     if (dx !== undefined) grads.set(INPUT, dx.data as Floats)
     return grads
   }
 
   /** Inference (no dropout): rows x out embeddings. */
   async embed(weights: FloatMap, x: Floats, rows: number): Promise<Floats> {
-    const feeds: Record<string, ort.Tensor> = { [INPUT]: this.tensor(x, [rows, this.inDim]) }
+    const feeds: Record<string, Ort.Tensor> = { [INPUT]: this.tensor(x, [rows, this.inDim]) }
     this.weightFeeds(this.infer, weights, feeds)
-    const out = await this.infer.run(feeds)
+    const out = await this.runInto(this.infer, this.inferFetches, rows, feeds)
     return out[EMBEDDING].data as Floats
   }
 

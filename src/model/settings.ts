@@ -41,6 +41,16 @@ export const TrainSettings = Schema.Struct({
   dropout: Schema.optional(Schema.Number.pipe(Schema.between(0, 0.99))),
   /** z-score every input column with the training rows' mean and standard deviation (std floored at 1e-6). */
   standardise: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Row order within an epoch: random (a full permutation), block (runs of rows that share a 256-row disk block are
+   * permuted, then the rows of every `shuffle_window` runs among themselves), or auto: block when the training rows
+   * are kept on disk (over 256 MB of chosen layers), random when they fit in memory.
+   */
+  shuffle: Schema.optionalWith(Schema.Literal("auto", "random", "block"), { default: () => "auto" as const }),
+  /** Block shuffle: rows per block when the rows are in memory (on disk the block is the read unit, 256 rows). */
+  shuffle_block: Schema.optional(PositiveInt),
+  /** Block shuffle: how many blocks' rows are mixed together (default 16: 4096 rows). */
+  shuffle_window: Schema.optional(PositiveInt),
 })
 export type TrainSettings = typeof TrainSettings.Type
 

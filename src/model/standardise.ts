@@ -93,6 +93,9 @@ export const standardisedRows = (source: RowSource, s: Standardiser): RowSource 
       source.gather(indices, out, offset)
       standardiseInPlace(s, out, offset, indices.length)
     },
+    ...(source.blockRows === undefined ? {} : { blockRows: source.blockRows }),
+    ...(source.prefetch === undefined ? {} : { prefetch: (indices: ArrayLike<number>) => source.prefetch!(indices) }),
+    ...(source.ready === undefined ? {} : { ready: (indices: ArrayLike<number>) => source.ready!(indices) }),
     close: () => source.close(),
   }
 }

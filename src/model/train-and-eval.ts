@@ -9,12 +9,12 @@ import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import type { Segments } from "../artifacts/segments.ts"
 import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
-import { alignEmbeddings, chooseLayers, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix } from "./data.ts"
+import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix } from "./data.ts"
 import { NetEngine } from "./forward-backward.ts"
 import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
-import { openRows, type RowSource } from "./rows.ts"
+import { compileRows, openRows, type CompileOptions, type RowSource } from "./rows.ts"
 import type { EvalSettings, TrainSettings } from "./settings.ts"
 import { standardisedRows } from "./standardise.ts"
 import { cosineScores, embedRows, train, type EpochRecord, type TrainingSet } from "./train.ts"
@@ -39,13 +39,16 @@ export interface DatasetInputs {
   readonly labels: LabelMatrix
 }
 
+/** How rows are held (benches and tests): in memory up to `inMemoryLimit` bytes, else on disk in blocks. */
+export type RowsOptions = Pick<CompileOptions, "inMemoryLimit" | "blockRows" | "cacheBlocks">
+
 const fail = (message: string) => Effect.fail(new StageError({ message }))
 
 export const trainModel = (
   inputs: ReadonlyArray<DatasetInputs>,
   clusters: ReadonlyArray<ClusterAssignment> | undefined,
   s: TrainSettings,
-  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions },
 ): Effect.Effect<Model, StageError> => {
   // Feature files opened below are closed however training ends.
   const sources: Array<RowSource> = []
@@ -54,7 +57,7 @@ export const trainModel = (
     const first = inputs[0].features.value
     const layers = chooseLayers(first, s.layers)
     const sets: Array<TrainingSet> = []
-    let validation: { rows: Array<number>; labels: Array<Array<number>> } | undefined
+    let validation: { source: RowSource; rows: Array<number>; labels: Array<Array<number>> } | undefined
     let outDim = 0
     for (const [i, d] of inputs.entries()) {
       const f = d.features.value
@@ -68,13 +71,16 @@ export const trainModel = (
       const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
       const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
       const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
-      const source = yield* attempt(what, () => openRows(d.features.file(f.file), layers))
-      sources.push(source)
       const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
       if (labelled.length < trainRows.rows.length) {
         yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
       }
       if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
+      // Only the chosen layers of the training rows, read once; row j of the source is labelled[j].
+      const source = yield* attempt(what, () =>
+        compileRows(featureFiles(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...env.rows }),
+      )
+      sources.push(source)
       let clusterOf: Array<number> | undefined
       if (s.phase !== "baseline1") {
         if (clusters === undefined) return yield* fail(`train: phase '${s.phase}' needs the clusters input (cluster assignments of the training labels)`)
@@ -84,10 +90,15 @@ export const trainModel = (
         clusterOf = d.dataset.value.labels.map((l) => map.get(l)!)
       }
       const upsample = s.upsample[name] ?? 1
-      sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train: labelled, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
+      const train = labelled.map((t, j) => ({ row: j, labels: t.labels }))
+      sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
       if (i === 0) {
         const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
-        validation = { rows: v.rows, labels: v.labels }
+        if (v.rows.length > 0) {
+          const vs = yield* attempt(what, () => compileRows(featureFiles(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...env.rows }))
+          sources.push(vs)
+          validation = { source: vs, rows: v.rows.map((_, j) => j), labels: v.labels }
+        }
       }
     }
     // One `upsample` map can serve every split of an experiment, so a held-out data set named in it is only noted.
@@ -128,7 +139,7 @@ export const trainModel = (
     const result = yield* attemptPromise("train", () =>
       train(
         sets,
-        { source: sources[0], rows: validation!.rows, truth: truthMatrix(validation!.labels, sets[0].labels.length), k },
+        { source: validation.source, rows: validation.rows, truth: truthMatrix(validation.labels, sets[0].labels.length), k },
         s,
         { config, threads: env.threads },
         (r) => void Queue.unsafeOffer(epochs, r),
@@ -166,6 +177,8 @@ export const embedFeatureRows = (
   rows: ReadonlyArray<number>,
   threads: number,
   who: string,
+  /** Features up to this many bytes (the chosen layers) are read into memory at once, larger ones in runs from disk. */
+  inMemoryLimit?: number,
 ): Effect.Effect<Float32Array, StageError> =>
   Effect.gen(function* () {
     const m = model.value
@@ -173,7 +186,7 @@ export const embedFeatureRows = (
     const standardiser = yield* attempt(`${who}: reading model ${model.node}`, () => loadStandardiser(model))
     return yield* Effect.acquireUseRelease(
       attempt(`${who}: features ${features.node}`, () => {
-        const raw = openRows(features.file(features.value.file), m.layers)
+        const raw = openRows(featureFiles(features), m.layers, inMemoryLimit)
         if (standardiser === undefined) return raw
         try {
           return standardisedRows(raw, standardiser)
@@ -196,7 +209,7 @@ export const evaluateModel = (
   model: Artifact<Model>,
   d: DatasetInputs,
   s: EvalSettings,
-  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress },
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions },
 ): Effect.Effect<Evaluation, StageError> =>
   Effect.gen(function* () {
     const m = model.value
@@ -215,7 +228,7 @@ export const evaluateModel = (
     const rows = yield* attempt(what, () => splitRows(dataset, tracks, s.split, what))
     if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
     const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
-    const emb = yield* embedFeatureRows(model, d.features, rows.rows, env.threads, "eval")
+    const emb = yield* embedFeatureRows(model, d.features, rows.rows, env.threads, "eval", env.rows?.inMemoryLimit)
     const n = rows.rows.length
     const scores = cosineScores(emb, n, embeddings, m.config.out_dim)
     const segTable = yield* attempt(what, () => segmentNumbers(d.segments, rows.rows))

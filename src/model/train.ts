@@ -14,7 +14,7 @@
  * Positive target: mean embedding of the segment's labels. Segments of tracks without labels are not trained on.
  */
 import { AdamW } from "./adamw.ts"
-import { planEpoch, upsampledPool } from "./batching.ts"
+import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
 import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
 import { alignmentRegulariser, tripletLoss } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
@@ -52,6 +52,14 @@ export interface ValidationSet {
 export interface TrainRun {
   readonly config: NetConfig
   readonly threads: number
+}
+
+export const DEFAULT_SHUFFLE_WINDOW = 16
+
+/** The block shuffle of a training set's rows, or undefined for a full permutation (see TrainSettings.shuffle). */
+export const shuffleOf = (source: RowSource, o: Pick<TrainSettings, "shuffle" | "shuffle_block" | "shuffle_window">): BlockShuffle | undefined => {
+  if (o.shuffle === "random" || (o.shuffle === "auto" && source.blockRows === undefined)) return undefined
+  return { blockRows: source.blockRows ?? o.shuffle_block ?? 256, window: o.shuffle_window ?? DEFAULT_SHUFFLE_WINDOW }
 }
 
 export interface EpochRecord {
@@ -193,18 +201,26 @@ export const train = async (
     const dropRng = new Rng(o.seed, "dropout")
     const targetRng = new Rng(o.seed, "targets")
     const pools = sets.map((s) => upsampledPool(s.train.length, s.upsample))
+    const shuffles = sets.map((s) => shuffleOf(s.source, o))
+    const fileRows = (b: StepBatch): Array<number> => Array.from(b.rows, (i) => sets[b.dataset].train[i].row)
+    // The next step's rows are read from disk (where they live there) while this step computes.
+    const prefetch = (step: ReadonlyArray<StepBatch> | undefined): void => {
+      for (const b of step ?? []) sets[b.dataset].source.prefetch?.(fileRows(b))
+    }
     const curves: Array<EpochRecord> = []
     let best: Weights | undefined
     let bestF1 = -Infinity
     let bestEpoch = 0
     let sinceBest = 0
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
-      const plan = planEpoch(pools, o.batch, o.batching, batchRng)
+      const plan = planEpoch(pools, o.batch, o.batching, batchRng, shuffles)
       let sumLoss = 0
       let sumTriplet = 0
       let sumReg = 0
-      for (const step of plan) {
+      prefetch(plan[0])
+      for (const [s, step] of plan.entries()) {
         const rows = step.reduce((n, b) => n + b.rows.length, 0)
+        for (const b of step) await sets[b.dataset].source.ready?.(fileRows(b))
         const x = new Float32Array(rows * run.config.in_dim)
         const pos = new Float64Array(rows * dim)
         const neg = new Float64Array(rows * dim)
@@ -213,7 +229,7 @@ export const train = async (
         let r = 0
         for (const b of step) {
           const set = sets[b.dataset]
-          set.source.gather(Array.from(b.rows, (i) => set.train[i].row), x, r)
+          set.source.gather(fileRows(b), x, r)
           for (const i of b.rows) {
             const labels = set.train[i].labels
             targets[b.dataset].fill(labels, targetRng, o.negatives, pos, neg, r * dim)
@@ -222,6 +238,7 @@ export const train = async (
             r++
           }
         }
+        prefetch(plan[s + 1])
         const masks = drawMasks(net.masks, rows, dropRng)
         const f = await engine.forward(weights, x, rows, masks)
         const t = tripletLoss({ rows, dim, anchors: f.anchors, positives: pos, negatives: neg, group })

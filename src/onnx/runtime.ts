@@ -6,7 +6,11 @@
  * Generic on purpose: MERT feature extraction and label embeddings both use it.
  */
 import { Context, Data, Effect, Layer, Schema, type Scope } from "effect"
-import * as ort from "onnxruntime-node"
+import type * as Ort from "onnxruntime-node"
+import { lazyRequire } from "../util/lazy.ts"
+
+/** Loaded on first use: a command that runs no model never loads onnxruntime's native library. */
+const ort = lazyRequire<typeof Ort>("onnxruntime-node")
 
 export class OnnxError extends Data.TaggedError("OnnxError")<{ readonly message: string; readonly cause?: unknown }> {}
 
@@ -23,7 +27,7 @@ export interface SessionOptions {
   readonly executionProviders?: ReadonlyArray<ExecutionProvider>
 }
 
-export type ElementType = ort.Tensor.Type
+export type ElementType = Ort.Tensor.Type
 
 /** An input or output as the model declares it; symbolic dimensions are strings (e.g. "batch"), unknown ones -1. */
 export interface ValueInfo {
@@ -32,10 +36,10 @@ export interface ValueInfo {
   readonly shape: ReadonlyArray<number | string>
 }
 
-export type Tensor = ort.Tensor
+export type Tensor = Ort.Tensor
 
-export const float32Tensor = (data: Float32Array, dims: ReadonlyArray<number>): Tensor => new ort.Tensor("float32", data, dims)
-export const int64Tensor = (data: BigInt64Array, dims: ReadonlyArray<number>): Tensor => new ort.Tensor("int64", data, dims)
+export const float32Tensor = (data: Float32Array, dims: ReadonlyArray<number>): Tensor => new (ort().Tensor)("float32", data, dims)
+export const int64Tensor = (data: BigInt64Array, dims: ReadonlyArray<number>): Tensor => new (ort().Tensor)("int64", data, dims)
 
 export interface OnnxSession {
   /** The model file, for error messages. */
@@ -56,13 +60,13 @@ export class OnnxRuntime extends Context.Tag("mea/OnnxRuntime")<
 
 const describeError = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-const valueInfo = (m: ort.InferenceSession.ValueMetadata): ValueInfo =>
+const valueInfo = (m: Ort.InferenceSession.ValueMetadata): ValueInfo =>
   m.isTensor ? { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === "number" ? d : d === "" ? -1 : d)) } : { name: m.name, type: "non-tensor", shape: [] }
 
 /** "name: float32[batch, 240000]" */
 export const formatValueInfo = (v: ValueInfo): string => `${v.name}: ${v.type}[${v.shape.join(", ")}]`
 
-const toOrtOptions = (options: SessionOptions): ort.InferenceSession.SessionOptions => {
+const toOrtOptions = (options: SessionOptions): Ort.InferenceSession.SessionOptions => {
   const providers = [...(options.executionProviders ?? ["cpu"])]
   if (!providers.includes("cpu")) providers.push("cpu")
   return {
@@ -76,7 +80,7 @@ const toOrtOptions = (options: SessionOptions): ort.InferenceSession.SessionOpti
 const createSession = (path: string, options: SessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => ort.InferenceSession.create(path, toOrtOptions(options)),
+      try: () => ort().InferenceSession.create(path, toOrtOptions(options)),
       catch: (cause) => {
         const wantsCuda = options.executionProviders?.includes("cuda") === true
         const cudaHint = wantsCuda

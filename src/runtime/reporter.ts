@@ -3,7 +3,8 @@
  * Elsewhere (CI, pipes): plain log lines, with progress at most every few seconds. Stages report progress through the
  * engine, which forwards it here; they never print.
  */
-import cliProgress from "cli-progress"
+import type cliProgressType from "cli-progress"
+import { lazyRequire } from "../util/lazy.ts"
 import { Context, Effect, Layer } from "effect"
 
 export type NodeStatus = "ran" | "cached" | "failed" | "skipped"
@@ -55,8 +56,12 @@ export const plainReporter = (write: (line: string) => void, options: { readonly
   }
 }
 
+/** Only a live terminal view needs the progress bars. */
+const cliProgressLib = lazyRequire<typeof cliProgressType>("cli-progress")
+
 /** The live terminal view. Finished nodes scroll up as log lines; running ones keep a bar each. */
 export const ttyReporter = (stream: NodeJS.WriteStream): ReporterService => {
+  const cliProgress = cliProgressLib()
   const multi = new cliProgress.MultiBar(
     {
       stream,
@@ -69,7 +74,7 @@ export const ttyReporter = (stream: NodeJS.WriteStream): ReporterService => {
     },
     cliProgress.Presets.shades_grey,
   )
-  const bars = new Map<string, cliProgress.SingleBar>()
+  const bars = new Map<string, cliProgressType.SingleBar>()
   const started = new Map<string, number>()
   const rate = (id: string, done: number) => {
     const s = (Date.now() - (started.get(id) ?? Date.now())) / 1000

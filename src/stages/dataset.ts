@@ -41,6 +41,12 @@ export const DatasetParams = Schema.Struct({
   audio_root: Schema.optional(Schema.String),
   /** reference-json: keep only the last N components of each metadata path (its paths are the authors' absolute ones). */
   path_components: Schema.optional(PositiveInt),
+  /**
+   * check (default): every track's audio file must exist and not be empty. none: the audio is not looked at and each
+   * track keeps its metadata path, for features imported without audio (stages import-segments / import-features),
+   * e.g. the reference JSON files, whose paths are the original authors' absolute ones.
+   */
+  audio: Schema.optionalWith(Schema.Literal("check", "none"), { default: () => "check" as const }),
   /** cal500/emotify: the audio files' extension; by default mp3, wav, flac, ogg, opus, m4a, aac are tried in turn. */
   audio_ext: Schema.optional(Schema.String),
 })
@@ -124,6 +130,7 @@ export const DatasetStage = defineStage({
         ...(extensions !== undefined ? { extensions } : {}),
         seed: p.seed,
         onError: p.on_error,
+        checkAudio: p.audio === "check",
       })
       for (const s of assembled.skipped) yield* ctx.progress.warn(`dataset ${p.name}: skipped ${describeProblem(s)}`)
       if (assembled.tracks.length === 0) {

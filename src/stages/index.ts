@@ -7,6 +7,8 @@ import { DemoStage } from "./demo-data.ts"
 import { DecodeStage } from "./decode.ts"
 import { SegmentStage } from "./segment.ts"
 import { MertStage } from "./mert.ts"
+import { ImportSegmentsStage } from "./import-segments.ts"
+import { ImportFeaturesStage } from "./import-features.ts"
 import { LabelEmbedStage } from "./label-embed.ts"
 import { ClusterStage } from "./cluster.ts"
 import { TrainStage } from "./train.ts"
@@ -22,6 +24,8 @@ export const stages: ReadonlyArray<Stage> = [
   DecodeStage,
   SegmentStage,
   MertStage,
+  ImportSegmentsStage,
+  ImportFeaturesStage,
   LabelEmbedStage,
   ClusterStage,
   TrainStage,

@@ -8,7 +8,8 @@
  * standardise (default true): every input column (after layer selection and concatenation) is z-scored with the mean
  * and standard deviation of the training rows of all training data sets; the statistics travel in the model
  * (model.safetensors: input_mean, input_std) and eval and the ONNX export apply them. Version 2: models are trained on
- * standardised inputs by default.
+ * standardised inputs by default. Version 4: training reads a once-compiled copy of only the chosen layers of only the
+ * training rows, block-shuffled when it is kept on disk.
  */
 import { Effect } from "effect"
 import { TrainSettings } from "../model/settings.ts"
@@ -25,7 +26,8 @@ import { SegmentsCodec } from "../artifacts/segments.ts"
 export const TrainStage = defineStage({
   name: "train",
   // 3: the model records how its training labels were embedded (label_embedding).
-  version: 3,
+  // 4: training reads a once-compiled copy of the chosen layers of the training rows, block-shuffled on disk.
+  version: 4,
   description: "Trains the attention or linear embedding net (standardised inputs, triplet loss, alignment regulariser, AdamW, plateau schedule) on one or more data sets",
   params: TrainSettings,
   inputs: {

@@ -1,6 +1,7 @@
 import { NodeContext } from "@effect/platform-node"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
 import { EvaluationCodec, type Evaluation } from "../../src/artifacts/evaluation.ts"
@@ -45,6 +46,7 @@ const settings: TrainSettings = {
   num_layers: 1,
   dropout: 0.1,
   standardise: true,
+  shuffle: "auto",
 }
 
 const a = toyDataset("a", 5, 60, 1)
@@ -128,6 +130,17 @@ describe("train and eval cores on hand-made artifacts", () => {
     const m2 = await run(trainModel([a], undefined, s, { outDir: tempDir(), threads: 2, progress: progress() }))
     expect(m1.curves).toEqual(m2.curves)
     expect(m1.best_val_f1).toBeGreaterThan(0.5)
+  })
+
+  it("rows kept on disk and block-shuffled train as well, and leave no scratch file in the artifact", async () => {
+    const s = { ...settings, phase: "baseline1" as const, epochs: 10 }
+    const outDir = tempDir()
+    const m = await run(trainModel([a], undefined, s, { outDir, threads: 2, progress: progress(), rows: { inMemoryLimit: 0, blockRows: 16 } }))
+    expect(m.best_val_f1).toBeGreaterThan(0.5)
+    expect(fs.readdirSync(outDir).sort()).toEqual([WEIGHTS_FILE])
+    // Forcing the block shuffle on rows in memory gives the same order as on disk with the same block size.
+    const inMemory = await run(trainModel([a], undefined, { ...s, shuffle: "block" as const, shuffle_block: 16 }, { outDir: tempDir(), threads: 2, progress: progress() }))
+    expect(inMemory.curves).toEqual(m.curves)
   })
 
   it("fails clearly on missing clusters, unknown upsample names and mismatched features", async () => {

@@ -2,9 +2,11 @@
  * A small builder for ONNX graphs (opset 17), so the nets' forward and backward passes can be written in TypeScript
  * and executed by onnxruntime. Element type is a parameter: float32 for training, float64 for gradient checks.
  */
-import onnxProto from "onnx-proto"
+import type onnxProto from "onnx-proto"
+import { lazy, lazyRequire } from "../../util/lazy.ts"
 
-const { onnx } = onnxProto
+/** protobufjs and the ONNX schema load when the first graph is built, not at start-up. */
+const proto = lazy(() => lazyRequire<typeof onnxProto>("onnx-proto")().onnx)
 
 export type ElemType = "float32" | "float64"
 export type Dim = number | string
@@ -16,7 +18,7 @@ export type Attr =
 
 export const OPSET = 17
 
-const elemCode = (e: ElemType): number => (e === "float32" ? onnx.TensorProto.DataType.FLOAT : onnx.TensorProto.DataType.DOUBLE)
+const elemCode = (e: ElemType): number => (e === "float32" ? proto().TensorProto.DataType.FLOAT : proto().TensorProto.DataType.DOUBLE)
 
 const valueInfo = (name: string, elemType: number, dims?: ReadonlyArray<Dim>): onnxProto.onnx.IValueInfoProto => ({
   name,
@@ -94,7 +96,7 @@ export class GraphBuilder {
     this.initializers.push({
       name,
       dims: [values.length],
-      dataType: onnx.TensorProto.DataType.INT64,
+      dataType: proto().TensorProto.DataType.INT64,
       rawData: new Uint8Array(data.buffer),
     })
     this.constants.set(key, name)
@@ -126,7 +128,7 @@ export class GraphBuilder {
   }
 
   toBytes(): Uint8Array {
-    const model = onnx.ModelProto.create({
+    const model = proto().ModelProto.create({
       irVersion: 8,
       producerName: "mea",
       opsetImport: [{ domain: "", version: OPSET }],
@@ -138,12 +140,12 @@ export class GraphBuilder {
         initializer: this.initializers,
       },
     })
-    return onnx.ModelProto.encode(model).finish()
+    return proto().ModelProto.encode(model).finish()
   }
 }
 
 const toAttribute = (name: string, a: Attr): onnxProto.onnx.IAttributeProto => {
-  const T = onnx.AttributeProto.AttributeType
+  const T = proto().AttributeProto.AttributeType
   if ("int" in a) return { name, type: T.INT, i: a.int }
   if ("float" in a) return { name, type: T.FLOAT, f: a.float }
   return { name, type: T.INTS, ints: [...a.ints] }
