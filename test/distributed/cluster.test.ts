@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
 import { postgresAvailable, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
+import { treeBytes } from "../support/tree-bytes.ts"
 
 const yaml = `
 params: { v: 3, ms: 300 }
@@ -26,18 +27,6 @@ interface NodeJson {
   readonly worker?: string
 }
 
-const treeBytes = (dir: string): Record<string, string> => {
-  const out: Record<string, string> = {}
-  const walk = (d: string, rel: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel === "" ? e.name : `${rel}/${e.name}`
-      if (e.isDirectory()) walk(path.join(d, e.name), r)
-      else out[r] = fs.readFileSync(path.join(d, e.name)).toString("base64")
-    }
-  }
-  walk(dir, "")
-  return out
-}
 
 const waitFor = async (cond: () => boolean, ms: number, what: string) => {
   const until = Date.now() + ms

@@ -13,6 +13,7 @@ import { makeRemoteStore, keyPath, objectPath } from "../../src/runtime/remote.t
 import { Store } from "../../src/runtime/store.ts"
 import { cli, project } from "../engine/helpers.ts"
 import { s3Env, startS3, type S3Server } from "./servers.ts"
+import { treeBytes } from "../support/tree-bytes.ts"
 
 const yaml = `
 params: { v: 3 }
@@ -25,18 +26,6 @@ stages:
 const objectsOf = (cache: string): Array<string> => {
   const root = path.join(cache, "objects")
   return fs.existsSync(root) ? fs.readdirSync(root).flatMap((d) => fs.readdirSync(path.join(root, d))).sort() : []
-}
-const treeBytes = (dir: string): Record<string, string> => {
-  const out: Record<string, string> = {}
-  const walk = (d: string, rel: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const r = rel === "" ? e.name : `${rel}/${e.name}`
-      if (e.isDirectory()) walk(path.join(d, e.name), r)
-      else out[r] = fs.readFileSync(path.join(d, e.name)).toString("base64")
-    }
-  }
-  walk(dir, "")
-  return out
 }
 const ranIn = (json: string): Array<string> =>
   (JSON.parse(json) as { nodes: ReadonlyArray<{ id: string; status: string }> }).nodes.filter((n) => n.status === "ran").map((n) => n.id)
