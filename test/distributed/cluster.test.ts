@@ -4,7 +4,6 @@
  * Results are compared byte for byte with a local run of the same pipeline.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
