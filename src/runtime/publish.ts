@@ -8,6 +8,7 @@
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { processAlive } from "./lock.ts"
 import { readVerifiedFile } from "./integrity.ts"
 
 /** Which of an artifact's files go where: `to` is relative to the working directory unless absolute. */
@@ -17,6 +18,19 @@ export interface Publication {
 }
 
 export class PublishError extends Data.TaggedError("PublishError")<{ readonly message: string }> {}
+
+/**
+ * A process killed while publishing leaves `<file>.tmp-<pid>` beside the file; the next publication of that file,
+ * which every run makes, removes those of dead processes.
+ */
+const removeStaleTemps = (to: string): void => {
+  const prefix = `${path.basename(to)}.tmp-`
+  for (const name of fs.readdirSync(path.dirname(to))) {
+    if (!name.startsWith(prefix)) continue
+    const pid = Number(name.slice(prefix.length))
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) fs.rmSync(path.join(path.dirname(to), name), { force: true })
+  }
+}
 
 /** Copies `files` (relative names) from `fromDir` into `toDir` (created if missing); returns the paths written. */
 export const publishFiles = (fromDir: string, files: ReadonlyArray<string>, toDir: string): Effect.Effect<ReadonlyArray<string>, PublishError> =>
@@ -32,6 +46,7 @@ export const publishFiles = (fromDir: string, files: ReadonlyArray<string>, toDi
       yield* Effect.try({
         try: () => {
           fs.mkdirSync(path.dirname(to), { recursive: true })
+          removeStaleTemps(to)
           const tmp = `${to}.tmp-${process.pid}`
           // Through the artifact's block hashes (integrity.ts), so a corrupt cached file is never published.
           fs.writeFileSync(tmp, readVerifiedFile(from))
