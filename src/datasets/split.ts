@@ -20,11 +20,15 @@ export const hashId = (seed: number, id: string): number => {
   return h >>> 0
 }
 
-/** Exactly round(0.8 n) train and round(0.1 n) validation tracks, the rest test. */
-export const seededSplit = (ids: ReadonlyArray<string>, seed: number): Map<string, Split> => {
+/**
+ * Exactly round(0.8 n) train and round(0.1 n) validation tracks, the rest test. With `minimum`, validation and test
+ * get at least that many tracks each (taken from train) where there are enough tracks.
+ */
+export const seededSplit = (ids: ReadonlyArray<string>, seed: number, minimum = 0): Map<string, Split> => {
   const order = [...ids].sort((a, b) => hashId(seed, a) - hashId(seed, b) || (a < b ? -1 : a > b ? 1 : 0))
-  const nTrain = Math.round(0.8 * ids.length)
-  const nValidation = Math.round(0.1 * ids.length)
+  const floor = ids.length >= 3 ? minimum : 0
+  const nValidation = Math.max(floor, Math.round(0.1 * ids.length))
+  const nTrain = Math.min(Math.round(0.8 * ids.length), ids.length - nValidation - floor)
   const out = new Map<string, Split>()
   order.forEach((id, i) => out.set(id, i < nTrain ? "train" : i < nTrain + nValidation ? "validation" : "test"))
   return out

@@ -92,7 +92,8 @@ const mtgPlan = (root: string, o: DemoOptions) => {
     })
     audio.push(job(root, `mtg/${rel}`, { format: "mp3", rate: 44100, channels: 1 }, mood, r.pick(GENRES), duration, r, o.ffmpeg))
   }
-  const split = seededSplit(rows.map((r) => r.id), o.seed)
+  // Real MTG split files are never empty (the loader refuses an empty one), so even a tiny demo fills each split.
+  const split = seededSplit(rows.map((r) => r.id), o.seed, 1)
   const tsv = (lines: ReadonlyArray<string>) => [header, ...lines].join("\n") + "\n"
   const metadata = [
     { file: "mtg/autotagging_moodtheme.tsv", content: tsv(rows.map((r) => r.line)) },
