@@ -9,8 +9,8 @@ import time
 t_start = time.perf_counter()
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch_nets import AttentionNet
 
 folder, threads, batch, max_steps, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), [int(x) for x in sys.argv[5].split(",")]
 torch.set_num_threads(threads)
@@ -31,21 +31,7 @@ class Rows(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(features[i, layers]).reshape(-1)), int(row_labels[i])
 
 
-class AttentionNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.input = nn.Linear(in_dim, 768)
-        layer = nn.TransformerEncoderLayer(768, 8, 3072, 0.1, activation="relu", batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(768)
-        self.output = nn.Linear(768, out_dim)
-
-    def forward(self, x):
-        h = self.encoder(self.input(x).unsqueeze(1)).squeeze(1)
-        return F.normalize(self.output(self.norm(h)), dim=-1)
-
-
-net = AttentionNet()
+net = AttentionNet(in_dim, out_dim)
 opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 loader = torch.utils.data.DataLoader(Rows(), batch_size=batch, shuffle=True, num_workers=0)
 net.train()

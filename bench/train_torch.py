@@ -5,29 +5,15 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch_nets import AttentionNet
 
 in_dim, out_dim, batch, steps, warmup, threads = (int(a) for a in sys.argv[1:7])
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
 
-class AttentionNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.input = nn.Linear(in_dim, 768)
-        layer = nn.TransformerEncoderLayer(768, 8, 3072, 0.1, activation="relu", batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(768)
-        self.output = nn.Linear(768, out_dim)
-
-    def forward(self, x):
-        h = self.encoder(self.input(x).unsqueeze(1)).squeeze(1)
-        return F.normalize(self.output(self.norm(h)), dim=-1)
-
-
-net = AttentionNet()
+net = AttentionNet(in_dim, out_dim)
 opt = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 x = torch.randn(batch, in_dim)
 pos = torch.randn(batch, out_dim)
