@@ -163,7 +163,7 @@ const sweep = Command.make(
         for (const cell of resultCells(graphs[i], graphs[i].pipeline.spec.results ?? [])) {
           const out = result.nodes.find((r) => r.id === cell.node)?.output
           if (out === undefined) continue
-          const info = listArtifacts(c).find((a) => a.hash === out)
+          const info = (yield* listArtifacts(c)).find((a) => a.hash === out)
           if (info === undefined) continue
           metrics[cell.column] = jsonPath(yield* artifactJson(c, yield* StageRegistry, info), cell.path)
         }
@@ -226,7 +226,7 @@ const explain = Command.make(
 const ls = Command.make("ls", { json: jsonOpt, cache: cacheOpt }, ({ json, cache }) =>
   Effect.gen(function* () {
     const c = yield* Cache
-    const all = listArtifacts(c)
+    const all = yield* listArtifacts(c)
     if (json) {
       yield* Console.log(JSON.stringify(all.map((a) => ({ hash: a.hash, node: a.record?.node ?? null, stage: a.record?.stage ?? null, key: a.record?.key ?? null, bytes: a.bytes, at: a.record?.at ?? null }))))
       return

@@ -140,13 +140,19 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
               )
             // Bring the output here: downstream nodes, the report and `mea show` read the local cache.
             yield* Effect.gen(function* () {
-              if (!cache.store.check(reply.output, false).ok) yield* remote.fetchObject(cache.store, reply.output)
+              if (!(yield* cache.store.hasObject(reply.output))) yield* remote.fetchObject(cache.store, reply.output)
               const record = yield* remote.getKey(job.key)
-              if (record === undefined || record.output !== reply.output) {
+              if (Option.isNone(record) || record.value.output !== reply.output) {
                 return yield* Effect.fail(failed(`worker ${reply.worker} answered ${reply.output.slice(0, 12)} but the store has no matching key record`))
               }
-              cache.store.putKey(record)
-            }).pipe(Effect.catchTag("StoreError", (e) => Effect.fail(failed(`cannot fetch the output from the store: ${e.message}`))))
+              yield* cache.store.putKey(record.value)
+            }).pipe(
+              Effect.catchTags({
+                StoreError: (e) => Effect.fail(failed(`cannot fetch the output from the store: ${e.message}`)),
+                CorruptRecord: (e) => Effect.fail(failed(`cannot fetch the output from the store: ${e.message}`)),
+                StoreIoError: (e) => Effect.fail(failed(`cannot store the output here: ${e.message}`)),
+              }),
+            )
             return { output: reply.output, worker: reply.worker }
           }),
       }
@@ -214,7 +220,7 @@ const computeNode = (
     else {
       // Upstream artifacts are read from the local cache: bring the missing ones from the store.
       for (const hash of new Set(Object.values(payload.upstream))) {
-        if (!cache.store.check(hash, false).ok) yield* remote.fetchObject(cache.store, hash).pipe(Effect.mapError((e) => e.message))
+        if (!(yield* cache.store.hasObject(hash))) yield* remote.fetchObject(cache.store, hash).pipe(Effect.mapError((e) => e.message))
       }
       const outputs = new Map(Object.entries(payload.upstream))
       output = yield* execute(cache, graph, node, found.key, found.components, outputs, warn, threads).pipe(Effect.mapError((e) => e.message))

@@ -13,6 +13,7 @@ import { CacheError, UsageError } from "../runtime/errors.ts"
 import { loadArtifact, runGraph, type RunResult } from "../runtime/executor.ts"
 import { buildGraph } from "../runtime/graph.ts"
 import { resolveRef } from "../runtime/inspect.ts"
+import type { StoreIoError } from "../runtime/store.ts"
 import { reporterLayer } from "../runtime/reporter.ts"
 import type { Artifact, Stage } from "../runtime/stage.ts"
 import type { VocabularyName } from "../datasets/vocabularies.ts"
@@ -63,7 +64,7 @@ const labelSource = (o: PredictOptions): Effect.Effect<LabelSource, UsageError> 
 }
 
 /** The model, from an exported .onnx file or a cached train artifact (node id or hash prefix). */
-const resolveModel = (ref: string, pipeline: string | undefined): Effect.Effect<{ readonly input: ModelInput; readonly value: Model; readonly name: string }, UsageError, Cache> =>
+const resolveModel = (ref: string, pipeline: string | undefined): Effect.Effect<{ readonly input: ModelInput; readonly value: Model; readonly name: string }, UsageError | StoreIoError, Cache> =>
   Effect.gen(function* () {
     const asFile = path.resolve(ref)
     const st = fs.statSync(asFile, { throwIfNoEntry: false })

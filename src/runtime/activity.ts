@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { UsageError } from "./errors.ts"
-import { processAlive, withLock } from "./lock.ts"
+import { processAlive, withLock, type LockError } from "./lock.ts"
 
 interface Registration {
   readonly pid: number
@@ -155,7 +155,7 @@ export const exclusiveForGc = <A, E, R>(
   root: string,
   onWait: (message: string) => Effect.Effect<void>,
   use: Effect.Effect<A, E, R>,
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E | LockError, R> =>
   withLock(
     path.join(root, "locks"),
     "gc",

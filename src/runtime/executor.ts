@@ -5,7 +5,7 @@
  * Where a node runs is the Executor service's business: the local Layer (the default) runs the stage in this process;
  * the cluster Layer (src/distributed/cluster.ts) hands it to a worker. runGraph plans, orders and reports either way.
  */
-import { Context, Deferred, Effect, Either, Exit, Option, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { whileRegistered } from "./activity.ts"
@@ -14,7 +14,6 @@ import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
 import { nodeComponents } from "./keys.ts"
-import { withLock } from "./lock.ts"
 import { lookupNode } from "./lookup.ts"
 import { publishFiles } from "./publish.ts"
 import { StoreError, type RemoteStoreService } from "./remote.ts"
@@ -110,10 +109,12 @@ export const localExecutor: ExecutorService = {
 /** Uploads an object, then its key record: the store never names an output it does not completely hold. */
 export const publishToStore = (cache: CacheService, remote: RemoteStoreService, key: string, output: string) =>
   Effect.gen(function* () {
-    const record = cache.store.getKey(key)
-    if (Either.isLeft(record) || record.right === undefined) return yield* Effect.fail(new StoreError({ message: `no local key record for ${key.slice(0, 12)}` }))
+    const record = yield* cache.store.getKey(key).pipe(
+      Effect.flatten,
+      Effect.mapError(() => new StoreError({ message: `no local key record for ${key.slice(0, 12)}` })),
+    )
     yield* remote.pushObject(cache.store, output)
-    yield* remote.putKey(record.right)
+    yield* remote.putKey(record)
   })
 
 /** Checks out the files a stage publishes (src/runtime/publish.ts); a failure is the node's warning, not its failure. */
@@ -230,10 +231,13 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
         keys.set(node.id, key)
 
         const remember = (output: string) =>
-          Effect.sync(() => {
-            outputs.set(node.id, output)
-            cache.store.putNode({ pipeline: pipelineFile, node: node.id, key, output, components, at: new Date().toISOString() })
-          })
+          Effect.zipRight(
+            Effect.sync(() => void outputs.set(node.id, output)),
+            // The node record only serves `explain`: a cache that refuses it loses an explanation, not the output.
+            cache.store
+              .putNode({ pipeline: pipelineFile, node: node.id, key, output, components, at: new Date().toISOString() })
+              .pipe(Effect.catchAll((e) => warn(`not recorded for explain: ${e.message}`))),
+          )
 
         if (found._tag === "Hit") {
           const hit = found.record.output
@@ -270,8 +274,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
       components: KeyComponents,
       warn: (m: string) => Effect.Effect<void>,
     ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> =>
-      withLock(
-        cache.store.locks,
+      cache.store.withLock(
         key,
         node.id,
         (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
@@ -286,14 +289,19 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           const output = yield* recoverCorruptInputs({
             upstream,
             attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs }),
-            quarantine: (hash) => {
-              cache.store.quarantine(hash)
-              for (const u of upstream) if (u.hash === hash && keys.has(u.node)) cache.store.deleteKey(keys.get(u.node)!)
-            },
+            quarantine: (hash) =>
+              Effect.ignore(
+                Effect.zipRight(
+                  cache.store.quarantine(hash),
+                  Effect.forEach(upstream.filter((u) => u.hash === hash && keys.has(u.node)), (u) => cache.store.deleteKey(keys.get(u.node)!), { discard: true }),
+                ),
+              ),
             rebuild: (id) =>
               Effect.gen(function* () {
                 const producer = graph.byId.get(id)!
-                const known = nodeComponents(producer, (d) => outputs.get(d), cache.files, cache.store)
+                const known = yield* nodeComponents(producer, (d) => outputs.get(d), cache.files, cache.store).pipe(
+                  Effect.mapError((e) => new NodeFailed({ node: id, stage: producer.stage.name, message: e.message, cause: e })),
+                )
                 if (known._tag === "Pending") return yield* Effect.fail(new NodeFailed({ node: id, stage: producer.stage.name, message: "internal: upstream has no output" }))
                 const rebuilt = yield* compute(producer, known.key, known.components, (m) => reporter.warn(id, m))
                 yield* reporter.info(`rebuilt  ${id} (${rebuilt.output.slice(0, 12)})`)
@@ -309,14 +317,14 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           })
           return { status: "ran" as const, ...output }
         }),
-      )
+      ).pipe(Effect.catchTag("LockError", (e) => Effect.fail(new NodeFailed({ node: node.id, stage: node.stage.name, message: e.message, cause: e }))))
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close
     const ordered = nodes.map((n) => results.get(n.id)!).filter((r) => r !== undefined)
     const ms = Date.now() - started
-    yield* Effect.sync(() =>
-      cache.store.putRun({
+    yield* cache.store
+      .putRun({
         pipeline: pipelineFile,
         params: options.params ?? graph.pipeline.params,
         at: new Date().toISOString(),
@@ -325,8 +333,8 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
             ? [{ id: r.id, stage: r.stage, key: r.key, output: r.output, status: r.status, ms: r.ms }]
             : [],
         ),
-      }),
-    ).pipe(Effect.ignore)
+      })
+      .pipe(Effect.ignore)
     return { nodes: ordered, ms, failed: failures }
   })
 
@@ -352,7 +360,10 @@ export const execute = (
       if (ref.kind === "absent") inputs[name] = undefined
       else if (ref.kind === "file") inputs[name] = { path: ref.path, hash: c.hashes[0] }
       else if (ref.kind === "dir") {
-        const listing = cache.store.getTree(c.hashes[0]) ?? []
+        const listing = yield* cache.store.getTree(c.hashes[0]).pipe(
+          Effect.flatten,
+          Effect.mapError(() => nodeFailed(`the listing of folder ${ref.path} (input '${name}') is missing from the cache; run again`)),
+        )
         inputs[name] = { path: ref.path, hash: c.hashes[0], files: listing.map(([rel]) => rel) }
       } else {
         const artifacts = yield* Effect.forEach(ref.ids, (id) =>
@@ -379,7 +390,7 @@ export const execute = (
       note: (m) => reporter.info(`       ${node.id}: ${m}`),
       warn,
     }
-    const staging = cache.store.newStaging()
+    const staging = yield* cache.store.newStaging.pipe(Effect.mapError((e) => nodeFailed(`cannot store the output: ${e.reason}`, e)))
     const cleanup = Effect.sync(() => fs.rmSync(staging, { recursive: true, force: true }))
     const value = yield* node.stage
       .run({ nodeId: node.id, params: node.params, inputs: inputs as never, outDir: staging, progress, threads })
@@ -392,22 +403,24 @@ export const execute = (
       Effect.mapError((e) => nodeFailed(`stage '${node.stage.name}' returned a value its codec '${node.stage.output.name}' rejects: ${e.message}`)),
       Effect.onError(() => cleanup),
     )
-    const manifest = yield* Effect.try({
-      try: () => {
-        if (fs.existsSync(path.join(staging, VALUE))) throw new Error(`the stage wrote ${VALUE} itself; that name is reserved`)
-        fs.writeFileSync(path.join(staging, VALUE), JSON.stringify(encoded))
-        return cache.store.commit(staging)
-      },
-      catch: (e) => nodeFailed(`cannot store the output: ${e instanceof Error ? e.message : String(e)}`),
+    const manifest = yield* Effect.gen(function* () {
+      if (fs.existsSync(path.join(staging, VALUE))) return yield* Effect.fail(nodeFailed(`cannot store the output: the stage wrote ${VALUE} itself; that name is reserved`))
+      yield* Effect.try({
+        try: () => fs.writeFileSync(path.join(staging, VALUE), JSON.stringify(encoded)),
+        catch: (e) => nodeFailed(`cannot store the output: ${e instanceof Error ? e.message : String(e)}`),
+      })
+      return yield* cache.store.commit(staging).pipe(Effect.mapError((e) => nodeFailed(`cannot store the output: ${e.reason}`, e)))
     }).pipe(Effect.onError(() => cleanup))
-    cache.store.putKey({
-      key,
-      output: manifest.hash,
-      node: node.id,
-      stage: node.stage.name,
-      components,
-      ms: Date.now() - t0,
-      at: new Date().toISOString(),
-    })
+    yield* cache.store
+      .putKey({
+        key,
+        output: manifest.hash,
+        node: node.id,
+        stage: node.stage.name,
+        components,
+        ms: Date.now() - t0,
+        at: new Date().toISOString(),
+      })
+      .pipe(Effect.mapError((e) => nodeFailed(`cannot store the output: ${e.reason}`, e)))
     return manifest.hash
   })

@@ -1,5 +1,5 @@
 /** Looking into the cache: list, show, diff, garbage-collect and verify artifacts. */
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cache, type CacheService } from "./cache.ts"
@@ -9,7 +9,8 @@ import { exclusiveForGc, sweepLeftovers } from "./activity.ts"
 import { processAlive } from "./lock.ts"
 import { jsonDiff } from "./plan.ts"
 import type { Stage, StageEnv } from "./stage.ts"
-import type { KeyRecord } from "./store.ts"
+import type { LockError } from "./lock.ts"
+import { StoreIoError, type KeyRecord } from "./store.ts"
 
 export interface ArtifactInfo {
   readonly hash: string
@@ -18,48 +19,48 @@ export interface ArtifactInfo {
   readonly files: ReadonlyArray<{ readonly name: string; readonly size: number }>
 }
 
-export const listArtifacts = (cache: CacheService): ReadonlyArray<ArtifactInfo> => {
-  const byOutput = new Map<string, KeyRecord>()
-  for (const r of cache.store.allKeys()) {
-    const prev = byOutput.get(r.output)
-    if (prev === undefined || prev.at < r.at) byOutput.set(r.output, r)
-  }
-  return cache.store
-    .allObjects()
-    .map((hash) => {
-      const manifest = cache.store.manifest(hash)
-      const files = (manifest?.files ?? []).map((f) => ({ name: f.name, size: f.size }))
-      return { hash, record: byOutput.get(hash), bytes: files.reduce((a, f) => a + f.size, 0), files }
-    })
-    .sort((a, b) => (a.record?.at ?? "").localeCompare(b.record?.at ?? ""))
-}
+/** Every object with its newest key record; an object whose manifest is garbled is listed with no files. */
+export const listArtifacts = (cache: CacheService): Effect.Effect<ReadonlyArray<ArtifactInfo>, StoreIoError> =>
+  Effect.gen(function* () {
+    const byOutput = new Map<string, KeyRecord>()
+    for (const r of yield* cache.store.keys) {
+      const prev = byOutput.get(r.output)
+      if (prev === undefined || prev.at < r.at) byOutput.set(r.output, r)
+    }
+    const infos = yield* Effect.forEach(yield* cache.store.objects, (hash) =>
+      Effect.map(Effect.orElseSucceed(cache.store.manifest(hash), () => Option.none()), (manifest) => {
+        const files = Option.match(manifest, { onNone: () => [], onSome: (m) => m.files.map((f) => ({ name: f.name, size: f.size })) })
+        return { hash, record: byOutput.get(hash), bytes: files.reduce((a, f) => a + f.size, 0), files }
+      }),
+    )
+    return infos.sort((a, b) => (a.record?.at ?? "").localeCompare(b.record?.at ?? ""))
+  })
 
 /**
  * Finds an artifact by node id (its most recent output in any pipeline, or in `pipeline` when given), by output hash
  * prefix, or by key prefix.
  */
-export const resolveRef = (cache: CacheService, ref: string, pipeline?: string): Effect.Effect<ArtifactInfo, UsageError> =>
-  Effect.suspend(() => {
-    const all = listArtifacts(cache)
+export const resolveRef = (cache: CacheService, ref: string, pipeline?: string): Effect.Effect<ArtifactInfo, UsageError | StoreIoError> =>
+  Effect.gen(function* () {
+    const all = yield* listArtifacts(cache)
     const wanted = pipeline === undefined ? undefined : path.resolve(pipeline)
-    const nodes = cache.store
-      .allNodes()
+    const nodes = (yield* cache.store.nodes)
       .filter((n) => n.node === ref && n.output !== undefined && (wanted === undefined || n.pipeline === wanted))
       .sort((a, b) => b.at.localeCompare(a.at))
     if (nodes.length > 0) {
       const found = all.find((a) => a.hash === nodes[0].output)
-      if (found !== undefined) return Effect.succeed(found)
-      return Effect.fail(new UsageError({ message: `node '${ref}' was last computed as ${nodes[0].output!.slice(0, 12)}, which is no longer in the cache (gc?)` }))
+      if (found !== undefined) return found
+      return yield* Effect.fail(new UsageError({ message: `node '${ref}' was last computed as ${nodes[0].output!.slice(0, 12)}, which is no longer in the cache (gc?)` }))
     }
-    const byHash = cache.store.resolvePrefix(ref)
-    if (byHash.length === 1) return Effect.succeed(all.find((a) => a.hash === byHash[0])!)
-    if (byHash.length > 1) return Effect.fail(new UsageError({ message: `hash prefix '${ref}' is ambiguous: ${byHash.map((h) => h.slice(0, 12)).join(", ")}` }))
-    const byKey = cache.store.allKeys().filter((k) => /^[0-9a-f]{4,}$/.test(ref) && k.key.startsWith(ref))
+    const byHash = yield* cache.store.resolvePrefix(ref)
+    if (byHash.length === 1) return all.find((a) => a.hash === byHash[0])!
+    if (byHash.length > 1) return yield* Effect.fail(new UsageError({ message: `hash prefix '${ref}' is ambiguous: ${byHash.map((h) => h.slice(0, 12)).join(", ")}` }))
+    const byKey = (yield* cache.store.keys).filter((k) => /^[0-9a-f]{4,}$/.test(ref) && k.key.startsWith(ref))
     if (byKey.length === 1) {
       const found = all.find((a) => a.hash === byKey[0].output)
-      if (found !== undefined) return Effect.succeed(found)
+      if (found !== undefined) return found
     }
-    return Effect.fail(new UsageError({ message: `'${ref}' is neither a node id with a cached output nor a hash prefix in ${cache.store.root}` }))
+    return yield* Effect.fail(new UsageError({ message: `'${ref}' is neither a node id with a cached output nor a hash prefix in ${cache.store.root}` }))
   })
 
 /** The artifact's public JSON form: the codec's `toJson`, else its stored value. */
@@ -166,20 +167,21 @@ export interface GcReport {
  * superseded run records, and staging folders of dead processes.
  */
 /** Drops what no latest run reaches; waits while a run is in progress on the cache (activity.ts), so it never deletes what a live run needs. */
-export const gc = (dryRun: boolean, onWait: (message: string) => Effect.Effect<void> = () => Effect.void): Effect.Effect<GcReport, never, Cache> =>
+export const gc = (dryRun: boolean, onWait: (message: string) => Effect.Effect<void> = () => Effect.void): Effect.Effect<GcReport, StoreIoError | LockError, Cache> =>
   Effect.flatMap(Cache, ({ store }) => (dryRun ? collect(true) : exclusiveForGc(store.root, onWait, collect(false))))
 
-const collect = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
+const collect = (dryRun: boolean): Effect.Effect<GcReport, StoreIoError, Cache> =>
   Effect.gen(function* () {
     const { store } = yield* Cache
-    const runs = store.allRuns()
+    const runs = yield* store.runs
     const latest = new Map<string, (typeof runs)[number]>()
     for (const r of runs) latest.set(`${r.run.pipeline}\0${canonicalJson(r.run.params)}`, r)
     const keepRuns = new Set([...latest.values()].map((r) => r.file))
     const reachable = new Set([...latest.values()].flatMap((r) => r.run.nodes.map((n) => n.output)))
-    const objects = store.allObjects()
+    const objects = yield* store.objects
     const removed = objects.filter((h) => !reachable.has(h))
-    const freedBytes = removed.reduce((a, h) => a + store.sizeOf(h), 0)
+    let freedBytes = 0
+    for (const h of removed) freedBytes += yield* store.sizeOf(h)
     const staleTmp = fs.existsSync(store.tmp)
       ? fs.readdirSync(store.tmp).filter((d) => {
           const pid = Number(/^stage-(\d+)-/.exec(d)?.[1] ?? NaN)
@@ -189,12 +191,17 @@ const collect = (dryRun: boolean): Effect.Effect<GcReport, never, Cache> =>
     const oldRuns = runs.filter((r) => !keepRuns.has(r.file))
     if (!dryRun) {
       const gone = new Set(removed)
-      for (const k of store.allKeys()) if (gone.has(k.output)) store.deleteKey(k.key)
-      for (const h of removed) fs.rmSync(store.objectDir(h), { recursive: true, force: true })
-      for (const r of oldRuns) fs.rmSync(r.file, { force: true })
-      for (const d of staleTmp) fs.rmSync(path.join(store.tmp, d), { recursive: true, force: true })
-      fs.rmSync(store.corrupt, { recursive: true, force: true })
-      sweepLeftovers(store.root)
+      for (const k of yield* store.keys) if (gone.has(k.output)) yield* store.deleteKey(k.key)
+      for (const h of removed) yield* store.deleteObject(h)
+      for (const r of oldRuns) yield* store.deleteRun(r.file)
+      yield* Effect.try({
+        try: () => {
+          for (const d of staleTmp) fs.rmSync(path.join(store.tmp, d), { recursive: true, force: true })
+          fs.rmSync(store.corrupt, { recursive: true, force: true })
+          sweepLeftovers(store.root)
+        },
+        catch: (e) => new StoreIoError({ op: "clean", path: store.root, reason: e instanceof Error ? e.message : String(e) }),
+      })
     }
     return { kept: objects.length - removed.length, removed, freedBytes, runsRemoved: oldRuns.length, tmpRemoved: staleTmp.length }
   })
@@ -206,22 +213,22 @@ export interface VerifyReport {
 }
 
 /** Re-hashes every byte of every artifact; corrupt ones are quarantined (and rebuilt by the next run). */
-export const verify = Effect.gen(function* () {
+export const verify: Effect.Effect<VerifyReport, StoreIoError, Cache> = Effect.gen(function* () {
   const { store } = yield* Cache
   const corrupt: Array<{ hash: string; problem: string }> = []
-  const objects = store.allObjects()
+  const objects = yield* store.objects
   for (const h of objects) {
-    const r = store.check(h, true)
-    if (!r.ok) {
-      corrupt.push({ hash: h, problem: r.problem })
-      store.quarantine(h)
+    const r = yield* Effect.either(store.check(h, true))
+    if (r._tag === "Left") {
+      corrupt.push({ hash: h, problem: r.left.problem })
+      yield* store.quarantine(h)
     }
   }
-  const present = new Set(store.allObjects())
+  const present = new Set(yield* store.objects)
   let danglingKeys = 0
-  for (const k of store.allKeys()) {
+  for (const k of yield* store.keys) {
     if (!present.has(k.output)) {
-      store.deleteKey(k.key)
+      yield* store.deleteKey(k.key)
       danglingKeys++
     }
   }

@@ -376,7 +376,7 @@ export interface UpstreamArtifact {
 export const recoverCorruptInputs = <A, E, R>(options: {
   readonly upstream: ReadonlyArray<UpstreamArtifact>
   readonly attempt: Effect.Effect<A, E, R>
-  readonly quarantine: (hash: string) => void
+  readonly quarantine: (hash: string) => Effect.Effect<void>
   readonly rebuild: (node: string) => Effect.Effect<string, E, R>
   readonly warn: (message: string) => Effect.Effect<void>
   readonly changed: (node: string, before: string, after: string) => E
@@ -389,7 +389,7 @@ export const recoverCorruptInputs = <A, E, R>(options: {
         const producers = options.upstream.filter((u) => u.hash === hash)
         const names = [...new Set(producers.map((u) => `'${u.node}'`))].join(", ")
         yield* options.warn(`output ${hash.slice(0, 12)} of node ${names} is corrupt (${problem}); quarantined it and rebuilding it`)
-        options.quarantine(hash)
+        yield* options.quarantine(hash)
         forgetArtifact(hash)
         for (const node of new Set(producers.map((u) => u.node))) {
           const fresh = yield* options.rebuild(node)

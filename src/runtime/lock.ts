@@ -2,16 +2,20 @@
  * Per-key lock files, so two `mea run` on one cache never compute (or publish) the same node at once. A lock holds the
  * owner's pid; a lock whose owner is dead (kill -9) is stale and taken over.
  */
-import { Effect } from "effect"
+import { Data, Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
-interface Owner {
-  readonly pid: number
-  readonly host: string
-  readonly node: string
-  readonly since: string
+const Owner = Schema.Struct({ pid: Schema.Number, host: Schema.String, node: Schema.String, since: Schema.String })
+type Owner = typeof Owner.Type
+const decodeOwner = Schema.decodeUnknownEither(Schema.parseJson(Owner))
+
+/** A lock file could not be taken (the locks folder is not writable). */
+export class LockError extends Data.TaggedError("LockError")<{ readonly file: string; readonly reason: string }> {
+  override get message(): string {
+    return `cannot take the lock ${this.file}: ${this.reason}`
+  }
 }
 
 /** Whether a process of this machine is still running (EPERM: it is, under another user). */
@@ -24,12 +28,15 @@ export const processAlive = (pid: number): boolean => {
   }
 }
 
+/** The lock's owner; undefined when the lock is gone or garbled (a garbled lock is treated as stale). */
 const readOwner = (file: string): Owner | undefined => {
+  let text: string
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as Owner
+    text = fs.readFileSync(file, "utf8")
   } catch {
     return undefined
   }
+  return Either.getOrUndefined(decodeOwner(text))
 }
 
 const tryAcquire = (file: string, node: string): "acquired" | Owner => {
@@ -70,13 +77,15 @@ export const withLock = <A, E, R>(
   node: string,
   onWait: (owner: { pid: number; node: string }) => Effect.Effect<void>,
   use: Effect.Effect<A, E, R>,
-): Effect.Effect<A, E, R> => {
+): Effect.Effect<A, E | LockError, R> => {
   const file = path.join(lockDir, `${key}.lock`)
+  const attempt = <B>(f: () => B) =>
+    Effect.try({ try: f, catch: (e) => new LockError({ file, reason: e instanceof Error ? e.message : String(e) }) })
   const acquire = Effect.gen(function* () {
-    fs.mkdirSync(lockDir, { recursive: true })
+    yield* attempt(() => fs.mkdirSync(lockDir, { recursive: true }))
     let told = false
     for (;;) {
-      const r = tryAcquire(file, node)
+      const r = yield* attempt(() => tryAcquire(file, node))
       if (r === "acquired") return
       if (!told) {
         told = true
@@ -85,9 +94,12 @@ export const withLock = <A, E, R>(
       yield* Effect.sleep("150 millis")
     }
   })
-  const release = Effect.sync(() => {
-    const owner = readOwner(file)
-    if (owner?.pid === process.pid) fs.rmSync(file, { force: true })
-  })
-  return Effect.acquireUseRelease(Effect.orDie(acquire), () => use, () => release)
+  // A lock left behind (the folder became unwritable) is stale once this process ends: the next run takes it over.
+  const release = Effect.ignore(
+    Effect.try(() => {
+      const owner = readOwner(file)
+      if (owner?.pid === process.pid) fs.rmSync(file, { force: true })
+    }),
+  )
+  return Effect.acquireUseRelease(acquire, () => use, () => release)
 }

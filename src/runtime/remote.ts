@@ -13,8 +13,8 @@ import { Context, Data, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { hashFile } from "./hash.ts"
-import { decodeRecord, KeyRecord, Manifest } from "./records.ts"
-import { MANIFEST, readRecord, type Store } from "./store.ts"
+import { CorruptRecord, decodeRecord, KeyRecord, Manifest } from "./records.ts"
+import { MANIFEST, type KeyedStore, type LocalStoreService } from "./store.ts"
 
 /** A remote store failed (unreachable, refused, or a download that does not match its hash). */
 export class StoreError extends Data.TaggedError("StoreError")<{ readonly message: string }> {}
@@ -34,18 +34,15 @@ export interface Blobs {
 export const objectPath = (hash: string, name: string): string => `objects/${hash.slice(0, 2)}/${hash}/${name}`
 export const keyPath = (key: string): string => `keys/${key.slice(0, 2)}/${key}.json`
 
-export interface RemoteStoreService {
-  readonly describe: string
-  /** The key's record, if the store has it and it decodes (a corrupt remote record is a miss, named in `onCorrupt`). */
-  readonly getKey: (key: string, onCorrupt?: (message: string) => Effect.Effect<void>) => Effect.Effect<KeyRecord | undefined, StoreError>
-  /** Whether the store holds the complete object `hash` (its manifest is present and names it). */
-  readonly hasObject: (hash: string) => Effect.Effect<boolean, StoreError>
+/**
+ * The shared store: the same key/object shape as the local folder (store.ts's KeyedStore), plus moving objects
+ * between it and a local store. A corrupt remote key record is a `CorruptRecord` (the lookup treats it as a miss).
+ */
+export interface RemoteStoreService extends KeyedStore<StoreError> {
   /** Uploads a local object (skipped when the store has it), files first, manifest last. */
-  readonly pushObject: (local: Store, hash: string) => Effect.Effect<void, StoreError>
+  readonly pushObject: (local: LocalStoreService, hash: string) => Effect.Effect<void, StoreError>
   /** Downloads an object into the local cache, verifying every file against its manifest. */
-  readonly fetchObject: (local: Store, hash: string) => Effect.Effect<void, StoreError>
-  /** Publishes a key record; call only after pushObject of its output succeeded. */
-  readonly putKey: (record: KeyRecord) => Effect.Effect<void, StoreError>
+  readonly fetchObject: (local: LocalStoreService, hash: string) => Effect.Effect<void, StoreError>
 }
 
 /** The shared store of this run, if `--store` (or MEA_STORE, or the pipeline's `cluster:` block) named one. */
@@ -63,41 +60,44 @@ const readManifest = (blobs: Blobs, hash: string) =>
 
 export const makeRemoteStore = (blobs: Blobs): RemoteStoreService => ({
   describe: blobs.describe,
-  getKey: (key, onCorrupt) =>
+  getKey: (key) =>
     Effect.gen(function* () {
+      const where = `${blobs.describe}/${keyPath(key)}`
       const text = yield* blobs.readText(keyPath(key))
-      if (text === undefined) return undefined
-      const decoded = decodeRecord(KeyRecord, text, `${blobs.describe}/${keyPath(key)}`)
-      if (Either.isLeft(decoded) || decoded.right.key !== key) {
-        if (onCorrupt !== undefined) yield* onCorrupt(Either.isLeft(decoded) ? decoded.left.message : `${blobs.describe}/${keyPath(key)} names key ${decoded.right.key}`)
-        return undefined
-      }
-      return decoded.right
+      if (text === undefined) return Option.none()
+      const decoded = decodeRecord(KeyRecord, text, where)
+      if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
+      if (decoded.right.key !== key) return yield* Effect.fail(new CorruptRecord({ where, problem: `it names key ${decoded.right.key}` }))
+      return Option.some(decoded.right)
     }),
   hasObject: (hash) => Effect.map(readManifest(blobs, hash), (m) => m !== undefined),
   pushObject: (local, hash) =>
     Effect.gen(function* () {
       if ((yield* readManifest(blobs, hash).pipe(Effect.orElseSucceed(() => undefined))) !== undefined) return
-      const manifestFile = local.manifestFile(hash)
-      const read = readRecord(Manifest, manifestFile)
-      const manifest = Either.isRight(read) ? read.right : undefined
-      if (manifest === undefined) return yield* Effect.fail(new StoreError({ message: `local object ${hash.slice(0, 12)} has no readable manifest` }))
+      const manifest = yield* local.manifest(hash).pipe(
+        Effect.flatten,
+        Effect.mapError(() => new StoreError({ message: `local object ${hash.slice(0, 12)} has no readable manifest` })),
+      )
       for (const f of manifest.files) {
         yield* blobs.upload(objectPath(hash, f.name), path.join(local.objectDir(hash), f.name), { size: f.size, sha256: f.hash })
       }
       // The manifest is copied byte for byte (a newer writer's extra fields survive), and last.
-      yield* blobs.writeText(objectPath(hash, MANIFEST), fs.readFileSync(manifestFile, "utf8"))
+      const text = yield* local.manifestText(hash).pipe(Effect.mapError((e) => new StoreError({ message: e.message })))
+      yield* blobs.writeText(objectPath(hash, MANIFEST), text)
     }),
   fetchObject: (local, hash) =>
     Effect.gen(function* () {
       const manifest = yield* readManifest(blobs, hash)
       if (manifest === undefined) return yield* Effect.fail(new StoreError({ message: `${blobs.describe} has no object ${hash.slice(0, 12)}` }))
-      const staging = local.newStaging()
+      const staging = yield* local.newStaging.pipe(Effect.mapError((e) => new StoreError({ message: `cannot store ${hash.slice(0, 12)} locally: ${e.reason}` })))
       const cleanup = Effect.sync(() => fs.rmSync(staging, { recursive: true, force: true }))
       yield* Effect.gen(function* () {
         for (const f of manifest.files) {
           const target = path.join(staging, f.name)
-          fs.mkdirSync(path.dirname(target), { recursive: true })
+          yield* Effect.try({
+            try: () => fs.mkdirSync(path.dirname(target), { recursive: true }),
+            catch: (e) => new StoreError({ message: `cannot store ${hash.slice(0, 12)} locally: ${e instanceof Error ? e.message : String(e)}` }),
+          })
           const got = yield* blobs.download(objectPath(hash, f.name), target)
           if (got.size !== f.size || got.sha256 !== f.hash) {
             return yield* Effect.fail(
@@ -105,12 +105,10 @@ export const makeRemoteStore = (blobs: Blobs): RemoteStoreService => ({
             )
           }
         }
-        const committed = yield* Effect.try({
-          try: () => local.commit(staging),
-          catch: (e) => new StoreError({ message: `cannot store ${hash.slice(0, 12)} locally: ${e instanceof Error ? e.message : String(e)}` }),
-        }).pipe(
+        const committed = yield* local.commit(staging).pipe(
+          Effect.mapError((e) => new StoreError({ message: `cannot store ${hash.slice(0, 12)} locally: ${e.reason}` })),
           // Another process (a worker sharing this cache) may have published the same object first.
-          Effect.catchAll((e) => (local.check(hash, false).ok ? Effect.succeed({ hash }) : Effect.fail(e))),
+          Effect.catchAll((e) => Effect.flatMap(local.hasObject(hash), (ok) => (ok ? Effect.succeed({ hash }) : Effect.fail(e)))),
         )
         if (committed.hash !== hash) {
           return yield* Effect.fail(new StoreError({ message: `${blobs.describe} object ${hash.slice(0, 12)} hashes to ${committed.hash.slice(0, 12)}; not used` }))

@@ -1,5 +1,5 @@
 /**
- * The content-addressed cache on disk.
+ * The content-addressed cache on disk, as the `LocalStore` service.
  *
  *   objects/ab/<hash>/       an artifact: value.json, the stage's files, and .mea-manifest.json (sizes and hashes)
  *   keys/ab/<key>.json       node key -> output hash (with what the key was computed from)
@@ -10,12 +10,18 @@
  *   locks/                   per-key lock files
  *
  * Every write is temp file + fsync + rename, so a crash at any moment leaves either the old state or the new one.
+ * Every record read back is Schema-decoded (records.ts): a garbled one is a `CorruptRecord`, an artifact that fails
+ * its check a `CorruptObject`, a file system refusal a `StoreIoError`; nothing here throws.
+ *
+ * The file system calls are synchronous on purpose: a no-op rerun is a few hundred small reads and stats, and a
+ * thread-pool round trip per call would cost more than the calls themselves.
  */
+import { Context, Data, Effect, Either, Layer, Option, type Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Either } from "effect"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
 import { BLOCK_BYTES, hashFileBlocks } from "./integrity.ts"
+import { withLock, type LockError } from "./lock.ts"
 import {
   CorruptRecord,
   decodeRecord,
@@ -34,7 +40,38 @@ const HEAD_BYTES = 64 << 10
 
 const OLD_HEAD_BYTES = 1 << 20
 
-export type { InputComponent, KeyComponents, KeyRecord, Manifest, ManifestFile, NodeRecord, RunRecord } from "./records.ts"
+export type { InputComponent, KeyComponents, KeyRecord, Manifest, ManifestFile, NodeRecord, RunRecord, TreeRecord } from "./records.ts"
+export { CorruptRecord } from "./records.ts"
+
+// ------------------------------------------------------------------------------------------------ errors
+
+/** The file system refused a cache operation (read-only, full, permissions). `reason` is the system's own words. */
+export class StoreIoError extends Data.TaggedError("StoreIoError")<{
+  readonly op: string
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `cannot ${this.op} ${this.path}: ${this.reason}`
+  }
+}
+
+/** An artifact that fails its check: it must be rebuilt, never used. */
+export class CorruptObject extends Data.TaggedError("CorruptObject")<{
+  readonly hash: string
+  readonly problem: string
+}> {
+  override get message(): string {
+    return `artifact ${this.hash.slice(0, 12)} is corrupt (${this.problem})`
+  }
+}
+
+const reasonOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const io = <A>(op: string, where: string, f: () => A): Effect.Effect<A, StoreIoError> =>
+  Effect.try({ try: f, catch: (e) => new StoreIoError({ op, path: where, reason: reasonOf(e) }) })
+
+// ------------------------------------------------------------------------------------------------ plain file helpers
 
 const fsyncFile = (file: string): void => {
   const fd = fs.openSync(file, "r")
@@ -54,9 +91,9 @@ const fsyncDir = (dir: string): void => {
 
 /**
  * Writes JSON atomically: temp file, rename. `durable` adds fsync of the file and its folder, for records that must
- * survive a power cut (key records); advisory records (explain, run history) skip it.
+ * survive a power cut (key records); advisory records (explain, run history) skip it. Throws (callers wrap it).
  */
-export const writeJsonAtomic = (file: string, value: unknown, durable = true): void => {
+const writeJsonAtomicSync = (file: string, value: unknown, durable: boolean): void => {
   fs.mkdirSync(path.dirname(file), { recursive: true })
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
   const fd = fs.openSync(tmp, "w")
@@ -70,22 +107,25 @@ export const writeJsonAtomic = (file: string, value: unknown, durable = true): v
   if (durable) fsyncDir(path.dirname(file))
 }
 
-/** A record file: undefined when absent, a CorruptRecord when present but not of the expected shape. */
-export const readRecord = <A, I>(schema: import("effect").Schema.Schema<A, I>, file: string): Either.Either<A | undefined, CorruptRecord> => {
+export const writeJsonAtomic = (file: string, value: unknown, durable = true): Effect.Effect<void, StoreIoError> =>
+  io("write", file, () => writeJsonAtomicSync(file, value, durable))
+
+/** A record file: none when absent, a CorruptRecord when present but not of the expected shape. */
+export const readRecord = <A, I>(schema: Schema.Schema<A, I>, file: string): Either.Either<Option.Option<A>, CorruptRecord> => {
   let text: string
   try {
     text = fs.readFileSync(file, "utf8")
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code
-    if (code === "ENOENT" || code === "ENOTDIR") return Either.right(undefined)
+    if (code === "ENOENT" || code === "ENOTDIR") return Either.right(Option.none())
     return Either.left(new CorruptRecord({ where: file, problem: String(e) }))
   }
-  return decodeRecord(schema, text, file)
+  return Either.map(decodeRecord(schema, text, file), Option.some)
 }
 
-/** Listings read the records that decode; the others are left for `mea verify` and for the node that needs them. */
-const readOrSkip = <A, I>(schema: import("effect").Schema.Schema<A, I>, file: string): A | undefined =>
-  Either.getOrUndefined(readRecord(schema, file))
+/** Listings and advisory reads take the records that decode; the others are left for `mea verify` and for the node that needs them. */
+const readOrSkip = <A, I>(schema: Schema.Schema<A, I>, file: string): Option.Option<A> =>
+  Either.getOrElse(readRecord(schema, file), () => Option.none())
 
 const walkFiles = (dir: string, prefix = ""): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -94,200 +134,256 @@ const walkFiles = (dir: string, prefix = ""): Array<string> =>
     return e.isFile() && rel !== MANIFEST ? [rel] : []
   })
 
-export type CheckResult = { readonly ok: true } | { readonly ok: false; readonly problem: string }
+const readdirOrEmpty = (dir: string): Array<string> => {
+  try {
+    return fs.readdirSync(dir)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return []
+    throw e
+  }
+}
 
-export class Store {
-  readonly objects: string
-  readonly keys: string
-  readonly nodesDir: string
-  readonly runs: string
-  readonly trees: string
+const manifestHash = (files: ReadonlyArray<ManifestFile>): string => sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
+
+// ------------------------------------------------------------------------------------------------ the service
+
+/**
+ * What any artifact store does with key records and objects: the local folder below, and the shared store
+ * (remote.ts) in the same shape, so the one lookup (lookup.ts) reads both the same way. `E` is the store's I/O error.
+ */
+export interface KeyedStore<E> {
+  /** Where the store is, safe to print. */
+  readonly describe: string
+  /** The key's record: none when there is none, a CorruptRecord when it does not decode. */
+  readonly getKey: (key: string) => Effect.Effect<Option.Option<KeyRecord>, CorruptRecord | E>
+  /** Publishes a key record; only after its output object is complete in this store. */
+  readonly putKey: (record: KeyRecord) => Effect.Effect<void, E>
+  /** Whether the store holds the complete object `hash`. */
+  readonly hasObject: (hash: string) => Effect.Effect<boolean, E>
+}
+
+export interface LocalStoreService extends KeyedStore<StoreIoError> {
+  /** A key record is a local file: reading it fails only as a CorruptRecord (an unreadable file is one too). */
+  readonly getKey: (key: string) => Effect.Effect<Option.Option<KeyRecord>, CorruptRecord>
+  /** Whether the object passes the cheap check (see `check`). */
+  readonly hasObject: (hash: string) => Effect.Effect<boolean>
+  readonly root: string
+  /** Staging, quarantine and lock folders (swept by activity.ts and gc). */
   readonly tmp: string
-  readonly locks: string
   readonly corrupt: string
-
-  constructor(readonly root: string) {
-    this.objects = path.join(root, "objects")
-    this.keys = path.join(root, "keys")
-    this.nodesDir = path.join(root, "nodes")
-    this.runs = path.join(root, "runs")
-    this.trees = path.join(root, "trees")
-    this.tmp = path.join(root, "tmp")
-    this.locks = path.join(root, "locks")
-    this.corrupt = path.join(root, "corrupt")
-  }
-
-  objectDir(hash: string): string {
-    return path.join(this.objects, hash.slice(0, 2), hash)
-  }
+  readonly locks: string
+  readonly objectDir: (hash: string) => string
+  readonly manifestFile: (hash: string) => string
+  /** Where a key record lives (for messages). */
+  readonly keyFile: (key: string) => string
 
   /** A fresh private folder for a stage to write its output into. */
-  newStaging(): string {
-    fs.mkdirSync(this.tmp, { recursive: true })
-    return fs.mkdtempSync(path.join(this.tmp, `stage-${process.pid}-`))
-  }
+  readonly newStaging: Effect.Effect<string, StoreIoError>
+  /** Hashes a staged output, makes it durable and publishes it under its hash. */
+  readonly commit: (staging: string) => Effect.Effect<Manifest, StoreIoError>
+  /** The manifest, if the object exists; a CorruptRecord when it does not decode. */
+  readonly manifest: (hash: string) => Effect.Effect<Option.Option<Manifest>, CorruptRecord>
+  /** The manifest's bytes, for a copy that keeps fields this version does not know. */
+  readonly manifestText: (hash: string) => Effect.Effect<string, StoreIoError>
+  /**
+   * Verifies an artifact. Cheap (every cache read): manifest present, same file set and sizes, small files fully
+   * re-hashed, large ones by their first 64 KiB. Full (`mea verify`): every byte.
+   */
+  readonly check: (hash: string, full: boolean) => Effect.Effect<void, CorruptObject>
+  /** Moves a bad artifact out of the way (kept for inspection under corrupt/), so it is rebuilt, never used. */
+  readonly quarantine: (hash: string) => Effect.Effect<void, StoreIoError>
+  readonly deleteObject: (hash: string) => Effect.Effect<void, StoreIoError>
+  readonly objects: Effect.Effect<ReadonlyArray<string>, StoreIoError>
+  /** Object hashes starting with a hex prefix (of at least 2 digits). */
+  readonly resolvePrefix: (prefix: string) => Effect.Effect<ReadonlyArray<string>, StoreIoError>
+  /** Bytes of an object by its manifest (0 when it has none). */
+  readonly sizeOf: (hash: string) => Effect.Effect<number>
 
-  /** Hashes a staged output, makes it durable and publishes it under its hash. Returns the hash. */
-  commit(staging: string): Manifest {
+  readonly deleteKey: (key: string) => Effect.Effect<void, StoreIoError>
+  /** Every key record that decodes. */
+  readonly keys: Effect.Effect<ReadonlyArray<KeyRecord>, StoreIoError>
+
+  /** A node's last components in a pipeline (advisory: a garbled record reads as none). */
+  readonly getNode: (pipeline: string, node: string) => Effect.Effect<Option.Option<NodeRecord>>
+  /** Records a node's last components; skipped when nothing changed, so a no-op rerun writes nothing per node. */
+  readonly putNode: (record: NodeRecord) => Effect.Effect<void, StoreIoError>
+  readonly nodes: Effect.Effect<ReadonlyArray<NodeRecord>, StoreIoError>
+
+  /** A hashed input folder's listing (written once per content hash). */
+  readonly putTree: (hash: string, files: TreeRecord) => Effect.Effect<void, StoreIoError>
+  readonly getTree: (hash: string) => Effect.Effect<Option.Option<TreeRecord>, CorruptRecord>
+
+  readonly putRun: (run: RunRecord) => Effect.Effect<void, StoreIoError>
+  readonly runs: Effect.Effect<ReadonlyArray<{ readonly file: string; readonly run: RunRecord }>, StoreIoError>
+  readonly deleteRun: (file: string) => Effect.Effect<void, StoreIoError>
+
+  /** Runs `use` holding the lock of `key`, so two processes never compute the same output at once (lock.ts). */
+  readonly withLock: <A, E, R>(
+    key: string,
+    node: string,
+    onWait: (owner: { readonly pid: number; readonly node: string }) => Effect.Effect<void>,
+    use: Effect.Effect<A, E, R>,
+  ) => Effect.Effect<A, E | LockError, R>
+}
+
+export class LocalStore extends Context.Tag("mea/LocalStore")<LocalStore, LocalStoreService>() {}
+
+/** The store of a cache folder. Opening it touches nothing: folders are made when something is written. */
+export const makeLocalStore = (root: string): LocalStoreService => {
+  const objectsDir = path.join(root, "objects")
+  const keysDir = path.join(root, "keys")
+  const nodesDir = path.join(root, "nodes")
+  const runsDir = path.join(root, "runs")
+  const treesDir = path.join(root, "trees")
+  const tmp = path.join(root, "tmp")
+  const locks = path.join(root, "locks")
+  const corrupt = path.join(root, "corrupt")
+
+  const objectDir = (hash: string) => path.join(objectsDir, hash.slice(0, 2), hash)
+  const manifestFile = (hash: string) => path.join(objectDir(hash), MANIFEST)
+  const keyFile = (key: string) => path.join(keysDir, key.slice(0, 2), `${key}.json`)
+  const nodeFile = (pipeline: string, node: string) => path.join(nodesDir, `${sha256(`${pipeline}\0${node}`).slice(0, 32)}.json`)
+  const treeFile = (hash: string) => path.join(treesDir, `${hash}.json`)
+
+  /** The check itself; any surprise from the file system (a file vanishing mid-check) is a problem with the object. */
+  const checkSync = (hash: string, full: boolean): string | undefined => {
+    const dir = objectDir(hash)
+    const read = readRecord(Manifest, manifestFile(hash))
+    if (Either.isLeft(read)) return `its manifest is unreadable (${read.left.problem})`
+    if (Option.isNone(read.right)) return "its manifest is missing"
+    const manifest = read.right.value
+    if (manifest.hash !== hash) return `its manifest names hash ${manifest.hash}`
+    if (manifestHash(manifest.files) !== hash) return "its manifest was altered"
+    const present = new Set(walkFiles(dir))
+    for (const f of manifest.files) {
+      const file = path.join(dir, f.name)
+      if (!present.has(f.name)) return `file ${f.name} is missing`
+      present.delete(f.name)
+      const size = fs.statSync(file).size
+      if (size !== f.size) return `file ${f.name} has ${size} bytes, expected ${f.size}`
+      if (full || f.size <= FULL_CHECK_BYTES) {
+        if (hashFile(file) !== f.hash) return `file ${f.name} does not match its hash`
+      } else if (hashHead(file, manifest.headBytes ?? OLD_HEAD_BYTES) !== f.head) {
+        return `file ${f.name} does not match its hash in its first ${manifest.headBytes ?? OLD_HEAD_BYTES} bytes`
+      }
+    }
+    if (present.size > 0) return `unexpected file ${[...present][0]}`
+    return undefined
+  }
+  const check = (hash: string, full: boolean): Effect.Effect<void, CorruptObject> =>
+    Effect.suspend(() => {
+      let problem: string | undefined
+      try {
+        problem = checkSync(hash, full)
+      } catch (e) {
+        problem = reasonOf(e)
+      }
+      return problem === undefined ? Effect.void : Effect.fail(new CorruptObject({ hash, problem }))
+    })
+
+  const quarantine = (hash: string) =>
+    io("quarantine", objectDir(hash), () => {
+      const dir = objectDir(hash)
+      if (!fs.existsSync(dir)) return
+      fs.mkdirSync(corrupt, { recursive: true })
+      fs.renameSync(dir, path.join(corrupt, `${hash}-${Date.now()}`))
+    })
+
+  const commitSync = (staging: string): Manifest => {
     const files = walkFiles(staging)
       .sort()
       .map((name): ManifestFile => {
-        const full = path.join(staging, name)
-        fsyncFile(full)
+        const file = path.join(staging, name)
+        fsyncFile(file)
         // One read gives the content hash, the head hash and the block hashes (integrity.ts).
-        const h = hashFileBlocks(full)
+        const h = hashFileBlocks(file)
         return { name, size: h.size, hash: h.hash, head: h.head, blocks: h.blocks }
       })
-    const hash = sha256(files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
+    const hash = manifestHash(files)
     const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, files }
-    writeJsonAtomic(path.join(staging, MANIFEST), manifest)
+    writeJsonAtomicSync(path.join(staging, MANIFEST), manifest, true)
     fsyncDir(staging)
-    const target = this.objectDir(hash)
-    if (fs.existsSync(target) && this.check(hash, false).ok) {
+    const target = objectDir(hash)
+    if (fs.existsSync(target) && checkSync(hash, false) === undefined) {
       // Early cutoff's common case: the same output again. Keep the published copy.
       fs.rmSync(staging, { recursive: true, force: true })
       return manifest
     }
     fs.mkdirSync(path.dirname(target), { recursive: true })
-    if (fs.existsSync(target)) this.quarantine(hash)
+    if (fs.existsSync(target)) {
+      // A published copy that fails its check: kept for inspection, replaced by this one.
+      fs.mkdirSync(corrupt, { recursive: true })
+      fs.renameSync(target, path.join(corrupt, `${hash}-${Date.now()}`))
+    }
     fs.renameSync(staging, target)
     fsyncDir(path.dirname(target))
     return manifest
   }
 
-  manifestFile(hash: string): string {
-    return path.join(this.objectDir(hash), MANIFEST)
-  }
-  /** The manifest, if the object exists and its manifest decodes. */
-  manifest(hash: string): Manifest | undefined {
-    return readOrSkip(Manifest, this.manifestFile(hash))
-  }
+  const getNode = (pipeline: string, node: string) => Effect.sync(() => readOrSkip(NodeRecord, nodeFile(pipeline, node)))
 
-  /**
-   * Verifies an artifact. Cheap (every cache read): manifest present, same file set and sizes, small files fully
-   * re-hashed, large ones by their first 64 KiB. Full (`mea verify`): every byte.
-   */
-  check(hash: string, full: boolean): CheckResult {
-    const dir = this.objectDir(hash)
-    const read = readRecord(Manifest, this.manifestFile(hash))
-    if (Either.isLeft(read)) return { ok: false, problem: `its manifest is unreadable (${read.left.problem})` }
-    const manifest = read.right
-    if (manifest === undefined) return { ok: false, problem: "its manifest is missing" }
-    if (manifest.hash !== hash) return { ok: false, problem: `its manifest names hash ${manifest.hash}` }
-    const recomputed = sha256(manifest.files.map((f) => `${f.name}\0${f.size}\0${f.hash}\n`).join(""))
-    if (recomputed !== hash) return { ok: false, problem: "its manifest was altered" }
-    const present = new Set(walkFiles(dir))
-    for (const f of manifest.files) {
-      const full_ = path.join(dir, f.name)
-      if (!present.has(f.name)) return { ok: false, problem: `file ${f.name} is missing` }
-      present.delete(f.name)
-      const size = fs.statSync(full_).size
-      if (size !== f.size) return { ok: false, problem: `file ${f.name} has ${size} bytes, expected ${f.size}` }
-      if (full || f.size <= FULL_CHECK_BYTES) {
-        if (hashFile(full_) !== f.hash) return { ok: false, problem: `file ${f.name} does not match its hash` }
-      } else if (hashHead(full_, manifest.headBytes ?? OLD_HEAD_BYTES) !== f.head) {
-        return { ok: false, problem: `file ${f.name} does not match its hash in its first ${manifest.headBytes ?? OLD_HEAD_BYTES} bytes` }
-      }
-    }
-    if (present.size > 0) return { ok: false, problem: `unexpected file ${[...present][0]}` }
-    return { ok: true }
-  }
+  return {
+    describe: root,
+    root,
+    tmp,
+    corrupt,
+    locks,
+    objectDir,
+    manifestFile,
+    keyFile,
 
-  /** Moves a bad artifact out of the way (kept for inspection under corrupt/), so it is rebuilt, never used. */
-  quarantine(hash: string): void {
-    const dir = this.objectDir(hash)
-    if (!fs.existsSync(dir)) return
-    fs.mkdirSync(this.corrupt, { recursive: true })
-    fs.renameSync(dir, path.join(this.corrupt, `${hash}-${Date.now()}`))
-  }
+    newStaging: io("make a staging folder in", tmp, () => {
+      fs.mkdirSync(tmp, { recursive: true })
+      return fs.mkdtempSync(path.join(tmp, `stage-${process.pid}-`))
+    }),
+    commit: (staging) => io("store", staging, () => commitSync(staging)),
+    manifest: (hash) => Effect.suspend(() => readRecord(Manifest, manifestFile(hash))),
+    manifestText: (hash) => io("read", manifestFile(hash), () => fs.readFileSync(manifestFile(hash), "utf8")),
+    check,
+    hasObject: (hash) => Effect.isSuccess(check(hash, false)),
+    quarantine,
+    deleteObject: (hash) => io("remove", objectDir(hash), () => fs.rmSync(objectDir(hash), { recursive: true, force: true })),
+    objects: io("list", objectsDir, () => readdirOrEmpty(objectsDir).flatMap((d) => fs.readdirSync(path.join(objectsDir, d)))),
+    resolvePrefix: (prefix) =>
+      prefix.length < 2 || !/^[0-9a-f]+$/.test(prefix)
+        ? Effect.succeed([])
+        : io("list", path.join(objectsDir, prefix.slice(0, 2)), () => readdirOrEmpty(path.join(objectsDir, prefix.slice(0, 2))).filter((h) => h.startsWith(prefix))),
+    sizeOf: (hash) =>
+      Effect.sync(() => Option.match(readOrSkip(Manifest, manifestFile(hash)), { onNone: () => 0, onSome: (m) => m.files.reduce((a, f) => a + f.size, 0) })),
 
-  keyFile(key: string): string {
-    return path.join(this.keys, key.slice(0, 2), `${key}.json`)
-  }
-  /** Where a key record lives (for messages). */
-  keyRecordPath(key: string): string {
-    return this.keyFile(key)
-  }
-  /** A key record that exists but cannot be read as one (integrity: the user is told, then it is recomputed). */
-  keyRecordGarbled(key: string): boolean {
-    return Either.isLeft(this.getKey(key))
-  }
-  /** A key's record: undefined when there is none, a CorruptRecord when its file does not decode. */
-  getKey(key: string): Either.Either<KeyRecord | undefined, CorruptRecord> {
-    return readRecord(KeyRecord, this.keyFile(key))
-  }
-  putKey(record: KeyRecord): void {
-    writeJsonAtomic(this.keyFile(record.key), record)
-  }
-  allKeys(): Array<KeyRecord> {
-    if (!fs.existsSync(this.keys)) return []
-    return fs
-      .readdirSync(this.keys)
-      .flatMap((d) => fs.readdirSync(path.join(this.keys, d)).map((f) => readOrSkip(KeyRecord, path.join(this.keys, d, f))))
-      .filter((r): r is KeyRecord => r !== undefined)
-  }
-  deleteKey(key: string): void {
-    fs.rmSync(this.keyFile(key), { force: true })
-  }
+    getKey: (key) => Effect.suspend(() => readRecord(KeyRecord, keyFile(key))),
+    putKey: (record) => writeJsonAtomic(keyFile(record.key), record),
+    deleteKey: (key) => io("remove", keyFile(key), () => fs.rmSync(keyFile(key), { force: true })),
+    keys: io("list", keysDir, () =>
+      readdirOrEmpty(keysDir).flatMap((d) => fs.readdirSync(path.join(keysDir, d)).flatMap((f) => Option.toArray(readOrSkip(KeyRecord, path.join(keysDir, d, f))))),
+    ),
 
-  private nodeFile(pipeline: string, node: string): string {
-    return path.join(this.nodesDir, `${sha256(`${pipeline}\0${node}`).slice(0, 32)}.json`)
-  }
-  getNode(pipeline: string, node: string): NodeRecord | undefined {
-    return readOrSkip(NodeRecord, this.nodeFile(pipeline, node))
-  }
-  /** Records a node's last components; skipped when nothing changed, so a no-op rerun writes nothing per node. */
-  putNode(record: NodeRecord): void {
-    const prev = this.getNode(record.pipeline, record.node)
-    if (prev !== undefined && prev.key === record.key && prev.output === record.output) return
-    writeJsonAtomic(this.nodeFile(record.pipeline, record.node), record, false)
-  }
-  allNodes(): Array<NodeRecord> {
-    if (!fs.existsSync(this.nodesDir)) return []
-    return fs
-      .readdirSync(this.nodesDir)
-      .map((f) => readOrSkip(NodeRecord, path.join(this.nodesDir, f)))
-      .filter((r): r is NodeRecord => r !== undefined)
-  }
+    getNode,
+    putNode: (record) =>
+      Effect.flatMap(getNode(record.pipeline, record.node), (prev) =>
+        Option.isSome(prev) && prev.value.key === record.key && prev.value.output === record.output
+          ? Effect.void
+          : writeJsonAtomic(nodeFile(record.pipeline, record.node), record, false),
+      ),
+    nodes: io("list", nodesDir, () => readdirOrEmpty(nodesDir).flatMap((f) => Option.toArray(readOrSkip(NodeRecord, path.join(nodesDir, f))))),
 
-  putTree(hash: string, files: ReadonlyArray<readonly [string, string]>): void {
-    const file = path.join(this.trees, `${hash}.json`)
-    if (!fs.existsSync(file)) writeJsonAtomic(file, files, false)
-  }
-  getTree(hash: string): ReadonlyArray<readonly [string, string]> | undefined {
-    return readOrSkip(TreeRecord, path.join(this.trees, `${hash}.json`))
-  }
+    putTree: (hash, files) => Effect.suspend(() => (fs.existsSync(treeFile(hash)) ? Effect.void : writeJsonAtomic(treeFile(hash), files, false))),
+    getTree: (hash) => Effect.suspend(() => readRecord(TreeRecord, treeFile(hash))),
 
-  putRun(run: RunRecord): void {
-    const stamp = run.at.replace(/[:.]/g, "-")
-    writeJsonAtomic(path.join(this.runs, `${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 6)}.json`), run, false)
-  }
-  allRuns(): Array<{ readonly file: string; readonly run: RunRecord }> {
-    if (!fs.existsSync(this.runs)) return []
-    return fs
-      .readdirSync(this.runs)
-      .filter((f) => f.endsWith(".json"))
-      .sort()
-      .flatMap((f) => {
-        const run = readOrSkip(RunRecord, path.join(this.runs, f))
-        return run === undefined ? [] : [{ file: path.join(this.runs, f), run }]
-      })
-  }
+    putRun: (run) => {
+      const stamp = run.at.replace(/[:.]/g, "-")
+      return writeJsonAtomic(path.join(runsDir, `${stamp}-${process.pid}-${Math.random().toString(36).slice(2, 6)}.json`), run, false)
+    },
+    runs: io("list", runsDir, () =>
+      readdirOrEmpty(runsDir)
+        .filter((f) => f.endsWith(".json"))
+        .sort()
+        .flatMap((f) => Option.toArray(Option.map(readOrSkip(RunRecord, path.join(runsDir, f)), (run) => ({ file: path.join(runsDir, f), run })))),
+    ),
+    deleteRun: (file) => io("remove", file, () => fs.rmSync(file, { force: true })),
 
-  allObjects(): Array<string> {
-    if (!fs.existsSync(this.objects)) return []
-    return fs.readdirSync(this.objects).flatMap((d) => fs.readdirSync(path.join(this.objects, d)))
-  }
-
-  /** Resolves a hash prefix to one object hash. */
-  resolvePrefix(prefix: string): ReadonlyArray<string> {
-    if (prefix.length < 2 || !/^[0-9a-f]+$/.test(prefix)) return []
-    const d = path.join(this.objects, prefix.slice(0, 2))
-    if (!fs.existsSync(d)) return []
-    return fs.readdirSync(d).filter((h) => h.startsWith(prefix))
-  }
-
-  sizeOf(hash: string): number {
-    return (this.manifest(hash)?.files ?? []).reduce((a, f) => a + f.size, 0)
+    withLock: (key, node, onWait, use) => withLock(locks, key, node, onWait, use),
   }
 }
+
+export const localStoreLayer = (root: string): Layer.Layer<LocalStore> => Layer.sync(LocalStore, () => makeLocalStore(root))
