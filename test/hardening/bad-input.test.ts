@@ -84,6 +84,39 @@ const mount = (dir: string, options: string): boolean => {
   return spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir]).status === 0
 }
 
+/**
+ * The original's preprocessed features (Option B), written by NumPy: 20 tracks x 2 segments of (13, 4) float32 rows,
+ * with a NaN in every row's layer 6 (which the net reads), plus the JSON metadata and label embeddings they go with.
+ */
+const nanFeatures = (): Record<string, Buffer> => {
+  const dir = fs.mkdtempSync(path.join(repoRoot, "node_modules", ".mea-npy-"))
+  const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+  const script = `import numpy as np, json
+labels = ["amazement", "solemnity", "tenderness", "nostalgia", "calmness", "power", "joyful_activation", "tension", "sadness"]
+ids = [f"{i + 1},classical" for i in range(20) for _ in range(2)]
+json.dump({k: {"path": f"/authors/emotify/{k}.wav", "mood/theme": [labels[int(k.split(",")[0]) % 4]]} for k in ids}, open("meta.json", "w"))
+json.dump({"labels": labels, "embeddings": np.eye(9).tolist()}, open("labels.json", "w"))
+x = np.random.default_rng(0).normal(size=(len(ids), 13, 4)).astype("float32")
+x[:, 6, 2] = np.nan
+np.save("emo_source.npy", x)
+idx = np.zeros(len(ids), dtype=[("track_id", "U32"), ("segment", "i8")])
+idx["track_id"] = ids
+np.save("emo_index.npy", idx)
+`
+  const r = spawnSync(python, ["-c", script], { cwd: dir, encoding: "utf8" })
+  if (r.status !== 0) throw new Error(`python3 with numpy failed (apt-get install -y python3-numpy):\n${r.stderr}`)
+  const files = Object.fromEntries(["meta.json", "labels.json", "emo_source.npy", "emo_index.npy"].map((f) => [f.endsWith(".npy") ? `feats/${f}` : f, fs.readFileSync(path.join(dir, f))]))
+  fs.rmSync(dir, { recursive: true })
+  return files
+}
+const imported = `stages:
+${KEEP}  data: { uses: dataset, inputs: { metadata: meta.json }, with: { format: reference-json, name: emotify, audio: none } }
+  segments: { uses: import-segments, inputs: { folder: feats, dataset: data }, with: { parts: [emo] } }
+  features: { uses: import-features, inputs: { folder: feats, segments: segments }, with: { parts: [emo] } }
+  labels: { uses: label-embed, inputs: { file: labels.json }, with: { provider: precomputed } }
+  train: { uses: train, inputs: { features: [features], segments: [segments], datasets: [data], labels: [labels] }, with: { net: linear, phase: baseline1, epochs: 1, batch: 8 } }
+`
+
 const cases: ReadonlyArray<Case> = [
   // ---- mtg-jamendo metadata
   { name: "mtg: row with too few columns", yaml: load(), files: mtg({ train: [row(948, ["happy"]), "track_0000950\tartist_000001\t50/950.wav\t3.0"] }), code: 1, says: ["autotagging_moodtheme-train.tsv:3", "expected at least 6 tab-separated columns"] },
@@ -121,6 +154,8 @@ const cases: ReadonlyArray<Case> = [
   // ---- ONNX
   { name: "onnx: a MERT model file that is not ONNX", yaml: features().replace("inputs: { audio: decode, segments: segment }", "inputs: { audio: decode, segments: segment, model: m.onnx }, with: { extractor: onnx }"), files: { ...mtg(), "m.onnx": "not a protobuf" }, code: 1, says: ["m.onnx"] },
   { name: "onnx: a model with the wrong inputs", yaml: features().replace("inputs: { audio: decode, segments: segment }", "inputs: { audio: decode, segments: segment, model: m.onnx }, with: { extractor: onnx }"), files: { ...mtg(), "m.onnx": fs.readFileSync(path.join(repoRoot, "test/fixtures/labels/tiny-sentence/model.onnx")) }, code: 1, says: ["m.onnx", "input_values"] },
+  // ---- features
+  { name: "features: NaN in imported features reaching train", yaml: imported, files: nanFeatures(), code: 1, says: ["node 'train'", /feats\/emo_source\.npy: row \d+, layer 6, value 2 is NaN; features must be finite numbers/] },
   // ---- the cache and the disk
   {
     name: "cache: read-only",
