@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { AdamW } from "../src/model/adamw.ts"
-import { drawMasks, NetEngine } from "../src/model/forward-backward.ts"
+import { DropoutMasks, NetEngine } from "../src/model/forward-backward.ts"
 import { alignmentRegulariser, tripletLoss } from "../src/model/loss.ts"
 import { buildNet, initWeights, referenceConfig } from "../src/model/nets.ts"
 import { Rng } from "../src/model/rng.ts"
@@ -41,8 +41,9 @@ const runMea = async (): Promise<Throughput> => {
   const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
   const group = new Int32Array(batch)
   const clusters = Int32Array.from({ length: batch }, () => rng.int(8))
+  const dropout = new DropoutMasks(net.masks)
   const step = async (): Promise<void> => {
-    const masks = drawMasks(net.masks, batch, rng)
+    const masks = dropout.draw(batch, rng)
     const f = await engine.forward(weights, x, batch, masks)
     const t = tripletLoss({ rows: batch, dim: outDim, anchors: f.anchors, positives, negatives, group })
     const r = alignmentRegulariser(f.similarity, batch, clusters, "v2", 2.5)

@@ -213,22 +213,32 @@ export class NetEngine {
 }
 
 /** Draws one step's dropout masks: 0 with probability p, else 1/(1-p); `groups` blocks of a row share one draw. */
-export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng, elem: ElemType = "float32"): FloatMap => {
-  const masks: FloatMap = new Map()
-  for (const s of specs) {
-    const a = elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width)
-    const keep = 1 / (1 - s.p)
-    // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
-    const threshold = s.p * 4294967296
-    const block = s.width / s.groups
-    const draws = new Uint32Array(rows * s.groups)
-    rng.fillU32(draws)
-    if (block === 1) {
-      for (let i = 0; i < a.length; i++) a[i] = draws[i] < threshold ? 0 : keep
-    } else {
-      for (let g = 0; g < draws.length; g++) if (draws[g] >= threshold) a.fill(keep, g * block, (g + 1) * block)
+export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng, elem: ElemType = "float32"): FloatMap =>
+  new DropoutMasks(specs, elem).draw(rows, rng)
+
+/**
+ * Dropout masks drawn into buffers kept per batch size: a step's masks stay valid until the next draw of the same row
+ * count, which is all a training step needs (forward and backward of that step).
+ */
+export class DropoutMasks {
+  private readonly bySize = new Map<number, FloatMap>()
+  constructor(
+    private readonly specs: ReadonlyArray<MaskSpec>,
+    private readonly elem: ElemType = "float32",
+  ) {}
+
+  draw(rows: number, rng: Rng): FloatMap {
+    let masks = this.bySize.get(rows)
+    if (masks === undefined) {
+      masks = new Map()
+      for (const s of this.specs) masks.set(s.name, this.elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width))
+      if (this.bySize.size >= KEPT_SIZES) this.bySize.delete(this.bySize.keys().next().value as number)
+      this.bySize.set(rows, masks)
     }
-    masks.set(s.name, a)
+    for (const s of this.specs) {
+      // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
+      rng.fillMask(masks.get(s.name)!, s.width / s.groups, s.p * 4294967296, 1 / (1 - s.p))
+    }
+    return masks
   }
-  return masks
 }

@@ -108,4 +108,18 @@ describe("Rng", () => {
     expect([...bulk]).toEqual(Array.from({ length: 7 }, () => b.u32()))
     expect(a.u32()).toBe(b.u32())
   })
+  it("fillMask takes the same decisions as fillU32 draws compared with the threshold, for any p and block", () => {
+    for (const [p, block] of [[0, 1], [0.1, 1], [0.5, 4], [0.37, 3], [0.999999999, 1], [1, 2]] as const) {
+      const a = new Rng(9, "m")
+      const b = new Rng(9, "m")
+      const threshold = p * 4294967296
+      const mask = new Float32Array(60 * block)
+      a.fillMask(mask, block, threshold, 2)
+      const draws = new Uint32Array(60)
+      b.fillU32(draws)
+      const expected = Array.from(draws).flatMap((u) => Array<number>(block).fill(u < threshold ? 0 : 2))
+      expect([...mask]).toEqual(expected)
+      expect(a.u32()).toBe(b.u32())
+    }
+  })
 })
