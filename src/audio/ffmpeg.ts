@@ -94,22 +94,27 @@ const needsSeeking = (head: Uint8Array): boolean => head.length >= 8 && Buffer.f
 
 const FEED_BYTES = 1 << 20
 
-/** Writes the reader's bytes, each block checked as it is read, into ffmpeg's stdin; honours backpressure. */
+/**
+ * Writes the reader's bytes, each block checked as it is read, into ffmpeg's stdin; honours backpressure. Rejects
+ * only with the reader's error (a corrupt block).
+ */
 const feed = async (reader: VerifiedReader, stdin: Writable): Promise<void> => {
   for (let at = 0; at < reader.size; at += FEED_BYTES) {
     const chunk = Buffer.allocUnsafe(Math.min(FEED_BYTES, reader.size - at))
     reader.read(chunk, at)
+    if (stdin.destroyed || stdin.writableEnded) return
     if (!stdin.write(chunk)) {
-      await new Promise<void>((resolve, reject) => {
+      // ffmpeg closing its stdin early (EPIPE: a file it rejects) ends the feed; its exit code tells what went wrong.
+      await new Promise<void>((resolve) => {
         const done = () => {
           stdin.off("drain", done)
           stdin.off("close", done)
-          stdin.off("error", reject)
+          stdin.off("error", done)
           resolve()
         }
         stdin.once("drain", done)
         stdin.once("close", done)
-        stdin.once("error", reject)
+        stdin.once("error", done)
       })
       if (stdin.destroyed) return
     }
@@ -183,7 +188,6 @@ const runDecoder = async (
     child.on("close", (code) => resolve(code))
   })
   exited.catch(() => undefined)
-  // ffmpeg may stop reading early (a file it rejects): its closed stdin is its exit code's business, not an error here.
   child.stdin?.on("error", () => undefined)
   // A corrupt block found while feeding is the error to report (ffmpeg is killed; its exit code says nothing).
   let feedError: unknown

@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { decodeFile } from "../../src/audio/ffmpeg.ts"
+import { decodeFile, DecodeFailure } from "../../src/audio/ffmpeg.ts"
 import { hashFileBlocks } from "../../src/runtime/integrity.ts"
 import { sha256 } from "../../src/runtime/hash.ts"
 import { tempDir } from "../support/stage-harness.ts"
@@ -60,6 +60,16 @@ describe("decode reads what it checked", () => {
       expect(got.equals(expected)).toBe(true)
     })
   }
+
+  it("a cached file ffmpeg rejects (it stops reading its stdin early) is a decode failure, not a pipe error", async () => {
+    const dir = tempDir("mea-window-")
+    const junk = path.join(dir, "junk.wav")
+    fs.writeFileSync(junk, Buffer.alloc(3 << 20, "not audio at all "))
+    const cached = path.join(artifactWith(path.join(dir, "cache"), { "t.wav": junk }), "t.wav")
+    const error = await decode(cached, ffmpegPath()).then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(DecodeFailure)
+    expect(String(error)).toMatch(/ffmpeg exited with code/)
+  })
 
   it("a cached file corrupt on disk is an error naming the file and the block, not decoded audio", async () => {
     const dir = tempDir("mea-window-")
