@@ -40,7 +40,7 @@ const racingFfmpeg = (dir: string, target: string, replacement: string): string 
 }
 
 describe("decode reads what it checked", () => {
-  for (const format of ["wav", "m4a"] as const) {
+  for (const format of ["wav", "mp3", "flac", "ogg", "m4a"] as const) {
     it(`${format}: a cached file replaced between the check and ffmpeg's read decodes as the checked bytes`, async () => {
       const dir = tempDir("mea-window-")
       const make = (name: string, freq: number) => {
