@@ -5,7 +5,9 @@
  * and small blocks (defaults: batch 16, blocks of 4 rows, 4 blocks per window: a window is one batch, a harsher mix
  * than at scale, where a window of 16 x 256 rows spans 16 batches).
  *
- *   npx tsx bench/shuffle.ts [--batch 16] [--block 4] [--window 4] [--cache DIR]
+ * `--seed N` reruns it on another seed (the demo's data, the split, the net's initialisation and the batches).
+ *
+ *   npx tsx bench/shuffle.ts [--batch 16] [--block 4] [--window 4] [--seed N] [--cache DIR]
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -27,7 +29,10 @@ if (!yaml.includes('shuffle: "${shuffle}"')) throw new Error("pipeline.yaml's tr
 const file = path.join(out, "pipeline.yaml")
 fs.writeFileSync(file, yaml)
 const cache = flag("--cache", path.join(out, "cache"))
-console.log(`shuffle bench: demo pipeline, batch ${flag("--batch", "16")}, block ${flag("--block", "4")} rows x window ${flag("--window", "4")}; load ${os.loadavg()[0].toFixed(2)}`)
+const seed = flag("--seed", "")
+console.log(
+  `shuffle bench: demo pipeline, batch ${flag("--batch", "16")}, block ${flag("--block", "4")} rows x window ${flag("--window", "4")}${seed === "" ? "" : `, seed ${seed}`}; load ${os.loadavg()[0].toFixed(2)}`,
+)
 const r = spawnSync(
   process.execPath,
   [
@@ -41,6 +46,7 @@ const r = spawnSync(
     `shuffle_block=${flag("--block", "4")}`,
     "-p",
     `shuffle_window=${flag("--window", "4")}`,
+    ...(seed === "" ? [] : ["-p", `seed=${seed}`]),
     "--cache",
     cache,
     "-q",

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { AdamW } from "../src/model/adamw.ts"
-import { drawMasks, NetEngine } from "../src/model/forward-backward.ts"
+import { DropoutMasks, NetEngine } from "../src/model/forward-backward.ts"
 import { alignmentRegulariser, tripletLoss } from "../src/model/loss.ts"
 import { buildNet, initWeights, referenceConfig } from "../src/model/nets.ts"
 import { Rng } from "../src/model/rng.ts"
@@ -35,19 +35,20 @@ const runMea = async (): Promise<Throughput> => {
   const rng = new Rng(0, "bench")
   const weights = initWeights(net.params, rng)
   const engine = await NetEngine.create(net, inDim, { threads })
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 })
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01, threads })
   const x = Float32Array.from({ length: batch * inDim }, () => rng.next() * 2 - 1)
   const positives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
   const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
   const group = new Int32Array(batch)
   const clusters = Int32Array.from({ length: batch }, () => rng.int(8))
+  const dropout = new DropoutMasks(net.masks)
   const step = async (): Promise<void> => {
-    const masks = drawMasks(net.masks, batch, rng)
+    const masks = dropout.draw(batch, rng)
     const f = await engine.forward(weights, x, batch, masks)
     const t = tripletLoss({ rows: batch, dim: outDim, anchors: f.anchors, positives, negatives, group })
     const r = alignmentRegulariser(f.similarity, batch, clusters, "v2", 2.5)
     const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), Float32Array.from(r.dS))
-    opt.update(weights, grads)
+    await opt.update(weights, grads)
   }
   for (let i = 0; i < warmup; i++) await step()
   const times: Array<number> = []
@@ -57,6 +58,7 @@ const runMea = async (): Promise<Throughput> => {
     times.push((performance.now() - t0) / 1000)
   }
   await engine.release()
+  await opt.close()
   const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]
   return { mean: (steps * batch) / times.reduce((a, b) => a + b, 0), median: batch / median }
 }

@@ -43,6 +43,9 @@ const sessionOptions = (threads: number): Ort.InferenceSession.SessionOptions =>
   interOpNumThreads: 1,
   executionMode: "sequential",
   graphOptimizationLevel: "all",
+  // onnxruntime's pool threads otherwise spin for a while after each run, on the cores the AdamW worker and the
+  // loss need right then.
+  extra: { session: { intra_op: { allow_spinning: "0" } } },
 })
 
 /** Output tensors of one graph for one batch size, reused by every run of that size. */
@@ -70,8 +73,12 @@ class FetchCache {
 export class NetEngine {
   private readonly fwdFetches = new FetchCache()
   private readonly inferFetches = new FetchCache()
-  /** Gradient buffers do not depend on the batch size: one set for every step. */
-  private readonly gradFetches: Fetches
+  /**
+   * Gradient buffers do not depend on the batch size: one set for every step. backward returns this map itself, and
+   * whoever holds it may replace an entry by another array of the same length (AdamW does, when it moves buffers to
+   * a worker thread and back): the next backward writes into whatever the map holds then.
+   */
+  private readonly grads: FloatMap = new Map()
   private readonly dxFetches = new FetchCache()
 
   private constructor(
@@ -86,10 +93,9 @@ export class NetEngine {
     private readonly graphs: TrainGraphs,
     private readonly inputGradient: boolean,
   ) {
-    this.gradFetches = {}
     for (const p of params) {
       const n = p.shape.reduce((a, b) => a * b, 1)
-      this.gradFetches[gradName(p.name)] = this.tensor(elem === "float32" ? new Float32Array(n) : new Float64Array(n), p.shape)
+      this.grads.set(p.name, elem === "float32" ? new Float32Array(n) : new Float64Array(n))
     }
   }
 
@@ -182,21 +188,20 @@ export class NetEngine {
     }
     this.weightFeeds(this.bwd, weights, feeds)
     this.maskFeeds(this.bwd, masks, f.rows, feeds)
-    let fetches = this.gradFetches
+    const fetches: Fetches = {}
+    for (const p of this.params) fetches[gradName(p.name)] = this.tensor(this.grads.get(p.name)!, p.shape)
     if (this.inputGradient) {
       let dx = this.dxFetches.get(f.rows)
       if (dx === undefined) {
         dx = { [gradName(INPUT)]: this.alloc([f.rows, this.inDim]) }
         this.dxFetches.set(f.rows, dx)
       }
-      fetches = { ...this.gradFetches, ...dx }
+      Object.assign(fetches, dx)
     }
     await this.bwd.run(feeds, fetches)
-    const grads: FloatMap = new Map()
-    for (const p of this.params) grads.set(p.name, fetches[gradName(p.name)].data as Floats)
     const dx = fetches[gradName(INPUT)]
-    if (dx !== undefined) grads.set(INPUT, dx.data as Floats)
-    return grads
+    if (dx !== undefined) this.grads.set(INPUT, dx.data as Floats)
+    return this.grads
   }
 
   /** Inference (no dropout): rows x out embeddings. */
@@ -213,22 +218,32 @@ export class NetEngine {
 }
 
 /** Draws one step's dropout masks: 0 with probability p, else 1/(1-p); `groups` blocks of a row share one draw. */
-export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng, elem: ElemType = "float32"): FloatMap => {
-  const masks: FloatMap = new Map()
-  for (const s of specs) {
-    const a = elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width)
-    const keep = 1 / (1 - s.p)
-    // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
-    const threshold = s.p * 4294967296
-    const block = s.width / s.groups
-    const draws = new Uint32Array(rows * s.groups)
-    rng.fillU32(draws)
-    if (block === 1) {
-      for (let i = 0; i < a.length; i++) a[i] = draws[i] < threshold ? 0 : keep
-    } else {
-      for (let g = 0; g < draws.length; g++) if (draws[g] >= threshold) a.fill(keep, g * block, (g + 1) * block)
+export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng, elem: ElemType = "float32"): FloatMap =>
+  new DropoutMasks(specs, elem).draw(rows, rng)
+
+/**
+ * Dropout masks drawn into buffers kept per batch size: a step's masks stay valid until the next draw of the same row
+ * count, which is all a training step needs (forward and backward of that step).
+ */
+export class DropoutMasks {
+  private readonly bySize = new Map<number, FloatMap>()
+  constructor(
+    private readonly specs: ReadonlyArray<MaskSpec>,
+    private readonly elem: ElemType = "float32",
+  ) {}
+
+  draw(rows: number, rng: Rng): FloatMap {
+    let masks = this.bySize.get(rows)
+    if (masks === undefined) {
+      masks = new Map()
+      for (const s of this.specs) masks.set(s.name, this.elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width))
+      if (this.bySize.size >= KEPT_SIZES) this.bySize.delete(this.bySize.keys().next().value as number)
+      this.bySize.set(rows, masks)
     }
-    masks.set(s.name, a)
+    for (const s of this.specs) {
+      // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
+      rng.fillMask(masks.get(s.name)!, s.width / s.groups, s.p * 4294967296, 1 / (1 - s.p))
+    }
+    return masks
   }
-  return masks
 }

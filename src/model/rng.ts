@@ -43,10 +43,11 @@ export class Rng {
 
   /** Fills `out` with the next out.length values of u32(), with the state in locals (several times faster). */
   fillU32(out: Uint32Array): void {
-    let a = this.a
-    let b = this.b
-    let c = this.c
-    let d = this.d
+    // `| 0`: the fields hold uint32 values (doubles to V8); int32 locals keep the whole loop in integer registers (~4x).
+    let a = this.a | 0
+    let b = this.b | 0
+    let c = this.c | 0
+    let d = this.d | 0
     for (let i = 0; i < out.length; i++) {
       const t = (((a + b) | 0) + d) | 0
       d = (d + 1) | 0
@@ -55,6 +56,47 @@ export class Rng {
       c = (c << 21) | (c >>> 11)
       c = (c + t) | 0
       out[i] = t >>> 0
+    }
+    this.a = a
+    this.b = b
+    this.c = c
+    this.d = d
+  }
+
+  /**
+   * Dropout in place: for each run of `block` entries, one draw; the run is 0 where the draw is below `threshold`, else
+   * `keep`. The same draws, in the same order, as fillU32 over out.length / block values.
+   */
+  fillMask(out: Float32Array | Float64Array, block: number, threshold: number, keep: number): void {
+    let a = this.a | 0
+    let b = this.b | 0
+    let c = this.c | 0
+    let d = this.d | 0
+    // u < threshold, for a uint32 u, is u < ceil(threshold); flipping the sign bit of both sides turns that into an
+    // int32 comparison, which keeps the loop free of doubles.
+    const bound = Math.min(Math.ceil(threshold), 4294967295)
+    const flipped = (bound - 2147483648) | 0
+    const all = bound === 4294967295 && threshold > 4294967295
+    if (block === 1) {
+      for (let i = 0; i < out.length; i++) {
+        const t = (((a + b) | 0) + d) | 0
+        d = (d + 1) | 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) | 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) | 0
+        out[i] = all || (t ^ -2147483648) < flipped ? 0 : keep
+      }
+    } else {
+      for (let start = 0; start < out.length; start += block) {
+        const t = (((a + b) | 0) + d) | 0
+        d = (d + 1) | 0
+        a = b ^ (b >>> 9)
+        b = (c + (c << 3)) | 0
+        c = (c << 21) | (c >>> 11)
+        c = (c + t) | 0
+        out.fill(all || (t ^ -2147483648) < flipped ? 0 : keep, start, start + block)
+      }
     }
     this.a = a
     this.b = b

@@ -48,9 +48,23 @@ const checkLayers = (reader: NpyFloat32Reader, layers: ReadonlyArray<number>): [
   return [L, D]
 }
 
-/** Copies the chosen layers of one (L x D) row at `srcOff` into `out` at `outOff`. */
-const selector = (layers: ReadonlyArray<number>, D: number) => (src: Float32Array, srcOff: number, out: Float32Array, outOff: number): void => {
-  for (let j = 0; j < layers.length; j++) out.set(src.subarray(srcOff + layers[j] * D, srcOff + (layers[j] + 1) * D), outOff + j * D)
+/**
+ * Copies the chosen layers of one (L x D) row at `srcOff` into `out` at `outOff`, refusing a NaN or an infinity: one
+ * would turn every loss, gradient and score after it into NaN without a word, so it is named here, where the file
+ * and its row are known (features imported from elsewhere are not computed by mea and may hold anything).
+ */
+const selector = (file: string, layers: ReadonlyArray<number>, D: number) => (src: Float32Array, srcOff: number, out: Float32Array, outOff: number, fileRow: number): void => {
+  for (let j = 0; j < layers.length; j++) {
+    const from = srcOff + layers[j] * D
+    for (let k = 0; k < D; k++) {
+      const v = src[from + k]
+      // v - v is 0 for every finite float and NaN for NaN and both infinities: one subtraction and compare per value.
+      if (v - v !== 0) {
+        throw new Error(`${file}: row ${fileRow}, layer ${layers[j]}, value ${k} is ${v}; features must be finite numbers (recompute or repair this file)`)
+      }
+    }
+    out.set(src.subarray(from, from + D), outOff + j * D)
+  }
 }
 
 /**
@@ -126,12 +140,12 @@ const openFile = (file: string, layers: ReadonlyArray<number>, inMemoryLimit: nu
   }
   const dim = layers.length * D
   const rowSize = L * D
-  const select = selector(layers, D)
+  const select = selector(file, layers, D)
   if (reader.rows * dim * 4 <= inMemoryLimit) {
     const all = new Float32Array(reader.rows * dim)
     for (const chunk of reader.chunks(4096)) {
       const n = chunk.data.length / rowSize
-      for (let r = 0; r < n; r++) select(chunk.data, r * rowSize, all, (chunk.start + r) * dim)
+      for (let r = 0; r < n; r++) select(chunk.data, r * rowSize, all, (chunk.start + r) * dim, chunk.start + r)
     }
     reader.close()
     return memoryRows(all, dim)
@@ -146,7 +160,7 @@ const openFile = (file: string, layers: ReadonlyArray<number>, inMemoryLimit: nu
         let n = 1
         while (i + n < indices.length && n < RUN_ROWS && indices[i + n] === first + n) n++
         reader.readInto(first, first + n, buffer)
-        for (let r = 0; r < n; r++) select(buffer, r * rowSize, out, (offset + i + r) * dim)
+        for (let r = 0; r < n; r++) select(buffer, r * rowSize, out, (offset + i + r) * dim, first + r)
         i += n
       }
     },

@@ -8,7 +8,7 @@ import { attempt, attemptPromise, StageError, type Artifact, type Progress } fro
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import type { Segments } from "../artifacts/segments.ts"
-import { loadStandardiser, loadWeights, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
+import { loadStandardiser, loadWeights, readModelTensors, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
 import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix } from "./data.ts"
 import { NetEngine } from "./forward-backward.ts"
 import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
@@ -182,8 +182,10 @@ export const embedFeatureRows = (
 ): Effect.Effect<Float32Array, StageError> =>
   Effect.gen(function* () {
     const m = model.value
-    const weights = yield* attempt(`${who}: reading model ${model.node}`, () => loadWeights(model))
-    const standardiser = yield* attempt(`${who}: reading model ${model.node}`, () => loadStandardiser(model))
+    const { weights, standardiser } = yield* attempt(`${who}: reading model ${model.node}`, () => {
+      const tensors = readModelTensors(model)
+      return { weights: loadWeights(model, tensors), standardiser: loadStandardiser(model, tensors) }
+    })
     return yield* Effect.acquireUseRelease(
       attempt(`${who}: features ${features.node}`, () => {
         const raw = openRows(featureFiles(features), m.layers, inMemoryLimit)

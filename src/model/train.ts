@@ -15,7 +15,7 @@
  */
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
-import { drawMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
+import { DropoutMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
 import { alignmentRegulariser, tripletLoss } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
@@ -194,11 +194,12 @@ export const train = async (
   const net = buildNet(run.config)
   const weights = initWeights(net.params, new Rng(o.seed, "init"))
   const engine = await NetEngine.create(net, run.config.in_dim, { threads: run.threads })
+  const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay, threads: run.threads })
   try {
-    const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay })
     const plateau = new ReduceLROnPlateau(o.lr, { factor: o.lr_factor, patience: o.lr_patience, cooldown: o.lr_cooldown, minLr: o.min_lr })
     const batchRng = new Rng(o.seed, "batches")
     const dropRng = new Rng(o.seed, "dropout")
+    const dropout = new DropoutMasks(net.masks)
     const targetRng = new Rng(o.seed, "targets")
     const pools = sets.map((s) => upsampledPool(s.train.length, s.upsample))
     const shuffles = sets.map((s) => shuffleOf(s.source, o))
@@ -239,12 +240,12 @@ export const train = async (
           }
         }
         prefetch(plan[s + 1])
-        const masks = drawMasks(net.masks, rows, dropRng)
+        const masks = dropout.draw(rows, dropRng)
         const f = await engine.forward(weights, x, rows, masks)
         const t = tripletLoss({ rows, dim, anchors: f.anchors, positives: pos, negatives: neg, group })
         const reg = o.phase === "alignment" ? alignmentRegulariser(f.similarity, rows, cluster, o.regulariser, o.alpha) : undefined
         const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), reg === undefined ? new Float32Array(rows * rows) : Float32Array.from(reg.dS))
-        opt.update(weights, grads)
+        await opt.update(weights, grads)
         sumTriplet += t.loss
         sumReg += reg?.loss ?? 0
         sumLoss += t.loss + (reg?.loss ?? 0)
@@ -277,6 +278,6 @@ export const train = async (
     }
     return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: false, ...extra }
   } finally {
-    await engine.release()
+    await Promise.all([engine.release(), opt.close()])
   }
 }

@@ -320,14 +320,6 @@ export const isArtifactFile = (file: string): boolean => {
   return false
 }
 
-/**
- * Checks every block of an artifact file that a stage hands to another program by path (ffmpeg reads the demo's
- * audio itself). What that program reads a moment later is not covered; on-disk rot is.
- */
-export const verifyArtifactFile = (file: string): void => {
-  if (isArtifactFile(file)) readVerifiedFile(file)
-}
-
 /** A whole file, every block checked (plain read outside the object store). Drop-in for fs.readFileSync(file). */
 export function readVerifiedFile(file: string): Buffer
 export function readVerifiedFile(file: string, encoding: "utf8"): string

@@ -92,8 +92,12 @@ export const cli = (args: ReadonlyArray<string>, cwd: string, env: Record<string
   return { code: r.status, stdout: r.stdout, stderr: r.stderr }
 }
 
-export const cliAsync = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}) => {
-  const child = spawn(process.execPath, [bin, ...args], { cwd, env: cliEnv(env) })
+/** `via`: bash commands run first in the child's shell (e.g. `ulimit -f 2048`), which then execs mea. */
+export const cliAsync = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}, via?: string) => {
+  const child =
+    via === undefined
+      ? spawn(process.execPath, [bin, ...args], { cwd, env: cliEnv(env) })
+      : spawn("bash", ["-c", `${via}\nexec "$0" "$@"`, process.execPath, bin, ...args], { cwd, env: cliEnv(env) })
   let stdout = ""
   let stderr = ""
   child.stdout.on("data", (d) => (stdout += String(d)))

@@ -7,18 +7,50 @@ import { Rng } from "../../src/model/rng.ts"
 import { ReduceLROnPlateau } from "../../src/model/scheduler.ts"
 
 describe("AdamW", () => {
-  it("matches torch.optim.AdamW's update, step by step", () => {
+  it("matches torch.optim.AdamW's update, step by step", async () => {
     const w = Float32Array.of(1, -2)
     const opt = new AdamW({ lr: 0.1, weightDecay: 0.01 })
-    opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(0.5, 0)]]))
+    await opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(0.5, 0)]]))
     // step 1: w*(1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps), mhat = g, vhat = g^2
     expect(w[0]).toBeCloseTo(1 * 0.999 - 0.1, 6)
     expect(w[1]).toBeCloseTo(-2 * 0.999, 6)
-    opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(-1, 0)]]))
+    await opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(-1, 0)]]))
     const m = 0.9 * 0.05 + 0.1 * -1
     const v = 0.999 * 0.00025 + 0.001 * 1
     const expected = (1 * 0.999 - 0.1) * 0.999 - (0.1 * (m / (1 - 0.81))) / (Math.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
     expect(w[0]).toBeCloseTo(expected, 5)
+  })
+})
+
+describe("AdamW on worker threads", () => {
+  const tensors = (seed: number): Map<string, Float32Array> => {
+    const rng = new Rng(seed, "t")
+    const m = new Map<string, Float32Array>()
+    for (const [name, n] of [["a", 5000], ["b", 3000], ["c", 2000], ["d", 7]] as const) m.set(name, Float32Array.from({ length: n }, () => rng.next() * 2 - 1))
+    // A view into a larger buffer cannot be moved to a worker: it stays on the calling thread.
+    m.set("view", new Float32Array(200).subarray(50, 150).map(() => rng.next()))
+    return m
+  }
+  it("gives the same bits as one thread, and hands the moved arrays back through the maps", async () => {
+    const run = async (threads: number): Promise<Map<string, Float32Array>> => {
+      const weights = tensors(1)
+      const grads = tensors(2)
+      const opt = new AdamW({ lr: 0.01, weightDecay: 0.01, threads, parallelFrom: 0 })
+      try {
+        for (let step = 0; step < 4; step++) {
+          const before = new Map(weights)
+          await opt.update(weights, grads)
+          if (threads > 1) expect([...weights.keys()].some((k) => weights.get(k) !== before.get(k))).toBe(true)
+          for (const [k, g] of grads) g.set(tensors(10 + step).get(k)!)
+        }
+      } finally {
+        await opt.close()
+      }
+      return weights
+    }
+    const one = await run(1)
+    const three = await run(3)
+    for (const [k, w] of one) expect(Buffer.from(three.get(k)!.buffer, three.get(k)!.byteOffset, three.get(k)!.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength))).toBe(true)
   })
 })
 
@@ -107,5 +139,19 @@ describe("Rng", () => {
     b.u32()
     expect([...bulk]).toEqual(Array.from({ length: 7 }, () => b.u32()))
     expect(a.u32()).toBe(b.u32())
+  })
+  it("fillMask takes the same decisions as fillU32 draws compared with the threshold, for any p and block", () => {
+    for (const [p, block] of [[0, 1], [0.1, 1], [0.5, 4], [0.37, 3], [0.999999999, 1], [1, 2]] as const) {
+      const a = new Rng(9, "m")
+      const b = new Rng(9, "m")
+      const threshold = p * 4294967296
+      const mask = new Float32Array(60 * block)
+      a.fillMask(mask, block, threshold, 2)
+      const draws = new Uint32Array(60)
+      b.fillU32(draws)
+      const expected = Array.from(draws).flatMap((u) => Array<number>(block).fill(u < threshold ? 0 : 2))
+      expect([...mask]).toEqual(expected)
+      expect(a.u32()).toBe(b.u32())
+    }
   })
 })

@@ -24,6 +24,25 @@ describe("feature rows", () => {
     })
   }
 
+  it("refuses a NaN or an infinity in a chosen layer, naming file, row, layer and value; other layers may hold anything", () => {
+    const bad = path.join(tempDir(), "bad.npy")
+    const values = Float32Array.from(data)
+    values[3 * 6 + 1 * 2 + 1] = NaN // row 3, layer 1, value 1
+    values[4 * 6 + 2 * 2 + 0] = -Infinity // row 4, layer 2, value 0
+    writeNpyFloat32(bad, [5, 3, 2], values)
+    for (const limit of [undefined, 0]) {
+      const out = new Float32Array(2 * 2)
+      const only0 = openRows(bad, [0], limit)
+      only0.gather([3, 4], out)
+      only0.close()
+      expect(() => {
+        const rows = openRows(bad, [1], limit)
+        rows.gather([2, 3], out)
+      }).toThrow(/bad\.npy: row 3, layer 1, value 1 is NaN; features must be finite numbers/)
+      expect(() => openRows(bad, [2], limit).gather([4], out)).toThrow(/bad\.npy: row 4, layer 2, value 0 is -Infinity/)
+    }
+  })
+
   it("names the file and the valid range for a wrong layer", () => {
     expect(() => openRows(file, [3])).toThrow(/f\.npy: layer 3 requested, the features have layers 0\.\.2/)
   })
