@@ -85,6 +85,12 @@ const fresh = (name: string): { readonly outputs: Map<string, string>; readonly 
 }
 const a = fresh("fresh run A")
 const coldSeconds = (Date.now() - t0) / 1000
+/**
+ * Untargeted kills land within this many ms of an attempt's first node. Each killed attempt moves the run on by half
+ * of it on average, so it is sized for the owed kills to fit well inside one cold run: a fixed window ran out of work
+ * before the kills were done once training got faster.
+ */
+const killWindowMs = Math.max(100, Math.min(4000, (coldSeconds * 1000) / (minKills * 1.5)))
 const checkDeterminism = () => {
   const b = fresh("fresh run B")
   sameMaps("outputs of two fresh runs", a.outputs, b.outputs)
@@ -169,7 +175,7 @@ const attempt = (): Promise<Attempt> =>
             schedule(Math.floor(random() * 150))
           }
           // Otherwise, while kills are owed, at a random moment of the work (start-up time varies with load).
-          if (first && kills < minKills) schedule(Math.floor(random() * 4000))
+          if (first && kills < minKills) schedule(Math.floor(random() * killWindowMs))
         }
         const end = /^(ran {4}|FAILED|skipped) (\S+)/.exec(line)
         if (end !== null) {
