@@ -14,6 +14,7 @@ import { CacheError, errorTags, NodeFailed } from "./errors.ts"
 import type { Graph, GraphNode } from "./graph.ts"
 import { readVerifiedFile, recoverCorruptInputs } from "./integrity.ts"
 import { nodeComponents } from "./keys.ts"
+import { changedInput, watchedInputs, type WatchedInput } from "./input-watch.ts"
 import { lookupNode } from "./lookup.ts"
 import { publishFiles } from "./publish.ts"
 import { StoreError, type RemoteStoreService } from "./remote.ts"
@@ -81,6 +82,8 @@ export interface NodeJob {
   readonly outputs: ReadonlyMap<string, string>
   readonly warn: (message: string) => Effect.Effect<void>
   readonly threads: number
+  /** Files and folders on disk the output depends on (the node's and its ancestors'): they must not change meanwhile. */
+  readonly watched?: ReadonlyArray<WatchedInput>
 }
 
 export interface ExecutorService {
@@ -95,7 +98,7 @@ export const localExecutor: ExecutorService = {
   run: (job) =>
     Effect.gen(function* () {
       const cache = yield* Cache
-      const output = yield* execute(cache, job.graph, job.node, job.key, job.components, job.outputs, job.warn, job.threads)
+      const output = yield* execute(cache, job.graph, job.node, job.key, job.components, job.outputs, job.warn, job.threads, job.watched)
       if (Option.isSome(cache.remote)) {
         const remote = cache.remote.value
         yield* publishToStore(cache, remote, job.key, output).pipe(
@@ -187,6 +190,8 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
     const outputs = new Map<string, string>()
     /** Node id -> its key in this run (to drop the key record of an output found corrupt). */
     const keys = new Map<string, string>()
+    /** Node id -> what its key was computed from, for the watch on its file and folder inputs (input-watch.ts). */
+    const componentsOf = new Map<string, KeyComponents>()
     const results = new Map<string, NodeResult>()
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
@@ -229,6 +234,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
         if (found._tag === "Pending") return yield* fail(`internal: upstream ${found.waitingOn.join(", ")} has no output`)
         const { key, components } = found
         keys.set(node.id, key)
+        componentsOf.set(node.id, components)
 
         const remember = (output: string) =>
           Effect.zipRight(
@@ -288,7 +294,16 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           })
           const output = yield* recoverCorruptInputs({
             upstream,
-            attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs }),
+            attempt: executor.run({
+              graph,
+              node,
+              key,
+              components,
+              outputs,
+              warn,
+              threads: options.jobs,
+              watched: watchedInputs(graph, [node.id, ...ancestors(graph, node.id)], (id) => (id === node.id ? components : componentsOf.get(id))),
+            }),
             quarantine: (hash) =>
               Effect.ignore(
                 Effect.zipRight(
@@ -348,6 +363,7 @@ export const execute = (
   outputs: ReadonlyMap<string, string>,
   warn: (m: string) => Effect.Effect<void>,
   threads: number,
+  watched: ReadonlyArray<WatchedInput> = watchedInputs(graph, [node.id], () => components),
 ): Effect.Effect<string, NodeFailed, Reporter | StageEnv> =>
   Effect.gen(function* () {
     const reporter = yield* Reporter
@@ -399,6 +415,11 @@ export const execute = (
         Effect.catchAllDefect((d) => Effect.fail(nodeFailed(`stage '${node.stage.name}' crashed: ${d instanceof Error ? d.message : String(d)}`))),
         Effect.onError(() => cleanup),
       )
+    const changed = yield* changedInput(cache.files, cache.store, watched)
+    if (Option.isSome(changed)) {
+      yield* cleanup
+      return yield* Effect.fail(nodeFailed(`${changed.value} while this run used it; the output of '${node.id}' was not kept (it may mix old and new content); run again`))
+    }
     const encoded = yield* Schema.encodeUnknown(node.stage.output.schema)(value).pipe(
       Effect.mapError((e) => nodeFailed(`stage '${node.stage.name}' returned a value its codec '${node.stage.output.name}' rejects: ${e.message}`)),
       Effect.onError(() => cleanup),

@@ -142,4 +142,27 @@ export const digest = defineStage({
     }),
 })
 
-export const stages = [source, add, floor, slow, fail, label, digest]
+/**
+ * Plays a user editing a file while the run uses it: appends `text` to `target` (creating it) unless it already ends
+ * with it, then reads its own file input, if any, by path (as decode reads a data set's audio by path).
+ */
+export const edit = defineStage({
+  name: "edit",
+  version: 1,
+  description: "Edits a file during its run",
+  params: Schema.Struct({ target: Schema.String, text: Schema.String }),
+  inputs: { a: Input.optional(Input.node(Num)), file: Input.optional(Input.file()) },
+  output: Num,
+  run: (ctx) =>
+    Effect.gen(function* () {
+      yield* logRun(ctx.nodeId)
+      const { target, text } = ctx.params
+      yield* attempt("edit", () => {
+        if (!fs.existsSync(target) || !fs.readFileSync(target, "utf8").endsWith(text)) fs.appendFileSync(target, text)
+      })
+      const read = ctx.inputs.file === undefined ? 0 : yield* attempt("read", () => fs.readFileSync(ctx.inputs.file!.path).length)
+      return { n: (ctx.inputs.a?.value.n ?? 0) + read }
+    }),
+})
+
+export const stages = [source, add, floor, slow, fail, label, digest, edit]
