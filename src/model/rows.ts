@@ -316,10 +316,9 @@ export const blockRows = (
       if (closed) return
       closed = true
       cache.clear()
-      const finish = () => {
-        fs.closeSync(fd)
-        if (options.removeOnClose === true) fs.rmSync(file, { force: true })
-      }
+      // The name goes now (a read in flight holds the descriptor, not the path); the disk space when the last read ends.
+      if (options.removeOnClose === true) fs.rmSync(file, { force: true })
+      const finish = () => fs.closeSync(fd)
       // A read still in flight must not land on a descriptor number reused after closing: wait for it.
       if (pending.size === 0) finish()
       else void Promise.allSettled([...pending.values()]).then(finish)
