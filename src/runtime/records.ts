@@ -25,6 +25,8 @@ export const Manifest = Schema.Struct({
   headBytes: Schema.optional(Schema.Number),
   /** Block size of the files' `blocks` (absent in manifests written before block hashes were recorded). */
   blockBytes: Schema.optional(Schema.Number),
+  /** How `blocks` were hashed (integrity.ts; absent in manifests written before there was a choice: sha256-128). */
+  blockHash: Schema.optional(Schema.Literal("sha256-128", "xxh64")),
   files: Schema.Array(ManifestFile),
 })
 export type Manifest = typeof Manifest.Type

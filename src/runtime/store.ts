@@ -20,7 +20,7 @@ import { Context, Data, Effect, Either, Layer, Option, type Schema } from "effec
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { hashFile, hashHead, sha256 } from "./hash.ts"
-import { BLOCK_BYTES, hashFileBlocks } from "./integrity.ts"
+import { BLOCK_BYTES, hashFileBlocks, writerBlockHash } from "./integrity.ts"
 import { withLock, type LockError } from "./lock.ts"
 import {
   CorruptRecord,
@@ -290,17 +290,18 @@ export const makeLocalStore = (root: string): LocalStoreService => {
     })
 
   const commitSync = (staging: string): Manifest => {
+    const blockHash = writerBlockHash()
     const files = walkFiles(staging)
       .sort()
       .map((name): ManifestFile => {
         const file = path.join(staging, name)
         fsyncFile(file)
         // One read gives the content hash, the head hash and the block hashes (integrity.ts).
-        const h = hashFileBlocks(file)
+        const h = hashFileBlocks(file, blockHash)
         return { name, size: h.size, hash: h.hash, head: h.head, blocks: h.blocks }
       })
     const hash = manifestHash(files)
-    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, files }
+    const manifest: Manifest = { hash, headBytes: HEAD_BYTES, blockBytes: BLOCK_BYTES, blockHash, files }
     writeJsonAtomicSync(path.join(staging, MANIFEST), manifest, true)
     fsyncDir(staging)
     const target = objectDir(hash)

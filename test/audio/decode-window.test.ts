@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeFile, DecodeFailure } from "../../src/audio/ffmpeg.ts"
-import { hashFileBlocks } from "../../src/runtime/integrity.ts"
+import { hashFileBlocks, writerBlockHash } from "../../src/runtime/integrity.ts"
 import { sha256 } from "../../src/runtime/hash.ts"
 import { tempDir } from "../support/stage-harness.ts"
 import { ffmpegPath, sine, transcode, writeWav } from "./fixtures.ts"
@@ -22,7 +22,7 @@ const artifactWith = (root: string, files: Record<string, string>): string => {
     const h = hashFileBlocks(path.join(dir, name))
     return { name, size: h.size, hash: h.hash, blocks: h.blocks }
   })
-  fs.writeFileSync(path.join(dir, ".mea-manifest.json"), JSON.stringify({ hash, blockBytes: 1 << 20, files: entries }))
+  fs.writeFileSync(path.join(dir, ".mea-manifest.json"), JSON.stringify({ hash, blockBytes: 1 << 20, blockHash: writerBlockHash(), files: entries }))
   return dir
 }
 

@@ -66,11 +66,19 @@ export const ran = (r: { readonly status: Record<string, string> }): Array<strin
     .map(([id]) => id)
     .sort()
 
-/** The test stages bundled once into an .mjs plugin, so CLI children load them in milliseconds. */
+/**
+ * The test stages bundled once into an .mjs plugin, so CLI children load them in milliseconds. The bundle holds its own
+ * copy of the runtime modules it imports (the block readers among them), so it is rebuilt when any of them changes,
+ * and it lives under node_modules/ so that its copy resolves mea's packages (the block hash's native module).
+ */
 export const testPlugin = (): string => {
   const src = path.join(repoRoot, "test", "engine", "test-stages.ts")
-  const stamp = sha256(fs.readFileSync(src, "utf8") + fs.readFileSync(path.join(repoRoot, "src/runtime/stage.ts"), "utf8")).slice(0, 16)
-  const out = path.join(os.tmpdir(), `mea-test-stages-${stamp}.mjs`)
+  const runtime = path.join(repoRoot, "src", "runtime")
+  const sources = [src, ...fs.readdirSync(runtime).sort().map((f) => path.join(runtime, f))]
+  const stamp = sha256(sources.map((f) => fs.readFileSync(f, "utf8")).join("\0")).slice(0, 16)
+  const dir = path.join(repoRoot, "node_modules", ".cache", "mea-test-stages")
+  fs.mkdirSync(dir, { recursive: true })
+  const out = path.join(dir, `test-stages-${stamp}.mjs`)
   if (!fs.existsSync(out)) {
     const tmp = `${out}.${process.pid}.tmp`
     esbuild.buildSync({ entryPoints: [src], outfile: tmp, bundle: true, platform: "node", format: "esm", logLevel: "error" })

@@ -4,6 +4,7 @@
  * The corrupt artifact is quarantined and rebuilt within the same run, and the user is told which node and file.
  */
 import { describe, expect, it } from "vitest"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { cli, project } from "../engine/helpers.ts"
@@ -130,5 +131,44 @@ describe("corruption", () => {
     expect(r.code).toBe(0)
     expect(nodes(r.stdout).big.status).toBe("ran")
     expect(cli(["verify"], dir).stdout).toContain("3 artifacts verified, 0 corrupt")
+  })
+
+  it("blocks are hashed with xxh64 and the manifest says so; a manifest of an earlier mea (sha256-128, no blockHash) is still checked", () => {
+    const { dir, out, object } = setup()
+    const manifestFile = path.join(object("big"), ".mea-manifest.json")
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8")) as {
+      blockHash?: string
+      blockBytes: number
+      files: Array<{ name: string; blocks?: Array<string> }>
+    }
+    expect(manifest.blockHash).toBe("xxh64")
+    const entry = manifest.files.find((f) => f.name === "blob.bin")!
+    expect(entry.blocks).toHaveLength(MB + 1)
+    for (const b of entry.blocks!) expect(b).toMatch(/^[0-9a-f]{16}$/)
+    // Rewrite the manifest as an earlier mea wrote it: 128 bits of SHA-256 per block, no blockHash field.
+    const bs = manifest.blockBytes
+    for (const f of manifest.files) {
+      const content = fs.readFileSync(path.join(object("big"), f.name))
+      f.blocks = Array.from({ length: Math.ceil(content.length / bs) }, (_, i) =>
+        createHash("sha256").update(content.subarray(i * bs, (i + 1) * bs)).digest("hex").slice(0, 32),
+      )
+    }
+    const blob = path.join(object("big"), "blob.bin")
+    const bytes = fs.readFileSync(blob)
+    delete manifest.blockHash
+    fs.writeFileSync(manifestFile, JSON.stringify(manifest))
+    fs.writeFileSync(path.join(dir, "p.yaml"), PIPELINE(1))
+    const clean = cli(["run", "p.yaml", "--json"], dir)
+    expect(clean.code).toBe(0)
+    expect(clean.stderr).not.toContain("corrupt")
+    expect(sumOf(dir)).toBe(SUM + 1)
+    // And a flipped byte is still found against those older hashes.
+    bytes[(3 << 20) + 7] ^= 0x01
+    fs.writeFileSync(blob, bytes)
+    fs.writeFileSync(path.join(dir, "p.yaml"), PIPELINE(2))
+    const r = cli(["run", "p.yaml", "--json"], dir)
+    expect(r.code).toBe(0)
+    expect(r.stderr).toContain(`output ${out.big.output!.slice(0, 12)} of node 'big' is corrupt (file blob.bin: bytes 3145728-4194303 (block 4 of 7)`)
+    expect(sumOf(dir)).toBe(SUM + 2)
   })
 })
