@@ -81,6 +81,8 @@ export interface NodeJob {
   readonly outputs: ReadonlyMap<string, string>
   readonly warn: (message: string) => Effect.Effect<void>
   readonly threads: number
+  /** Ids of every node this run covers, dependencies first: an executor may hand the whole run on at once. */
+  readonly nodes: ReadonlyArray<string>
 }
 
 export interface ExecutorService {
@@ -182,6 +184,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
     const pipelineFile = path.resolve(graph.pipeline.file)
     const selected = options.targets === undefined ? undefined : closure(graph, options.targets)
     const nodes = graph.nodes.filter((n) => selected === undefined || selected.has(n.id))
+    const nodeIds = nodes.map((n) => n.id)
     const done = new Map<string, Deferred.Deferred<Outcome>>()
     for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
     const outputs = new Map<string, string>()
@@ -288,7 +291,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           })
           const output = yield* recoverCorruptInputs({
             upstream,
-            attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs }),
+            attempt: executor.run({ graph, node, key, components, outputs, warn, threads: options.jobs, nodes: nodeIds }),
             quarantine: (hash) =>
               Effect.ignore(
                 Effect.zipRight(
