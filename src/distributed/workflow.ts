@@ -22,6 +22,7 @@ import * as Workflow from "@effect/workflow/Workflow"
 import type { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
 import { Cause, Deferred, Effect, Either, Exit, Layer, Option, Schedule, Schema } from "effect"
 import { Cache } from "../runtime/cache.ts"
+import { Reporter } from "../runtime/reporter.ts"
 import type { Graph } from "../runtime/graph.ts"
 import { nodeComponents } from "../runtime/keys.ts"
 
@@ -103,11 +104,14 @@ const transientRetry = Schedule.exponential("200 millis", 1.5).pipe(Schedule.uni
  */
 export const runWorkflowLayer = (
   graphFor: (file: string, source: string, params: ReadonlyArray<string>) => Effect.Effect<Graph, string>,
-): Layer.Layer<never, never, WorkflowEngine | Sharding.Sharding | Cache> =>
+): Layer.Layer<never, never, WorkflowEngine | Sharding.Sharding | Cache | Reporter> =>
   MeaRun.toLayer((payload, executionId) =>
     Effect.gen(function* () {
       const cache = yield* Cache
+      const reporter = yield* Reporter
       const makeClient = yield* MeaNode.client
+      // Printed at every (re)start of the body: after a failover, the worker that resumed the run says so.
+      yield* reporter.info(`workflow ${executionId} (${payload.nodes.length} nodes, attempt ${payload.attempt})`)
       const loaded = yield* Effect.either(graphFor(payload.file, payload.source, payload.params))
       if (Either.isLeft(loaded)) return payload.nodes.map((node): NodeOutcome => ({ node, error: loaded.left }))
       const graph = loaded.right
@@ -162,6 +166,9 @@ export const runWorkflowLayer = (
           ),
         )
 
-      return yield* Effect.forEach(payload.nodes, one, { concurrency: "unbounded" })
+      const outcomes = yield* Effect.forEach(payload.nodes, one, { concurrency: "unbounded" })
+      const failed = outcomes.filter((o) => o.output === undefined).length
+      yield* reporter.info(`workflow ${executionId} finished${failed > 0 ? `, ${failed} node${failed === 1 ? "" : "s"} not done` : ""}`)
+      return outcomes
     }),
   )

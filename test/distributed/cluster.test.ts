@@ -157,10 +157,45 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     expect(starts("fan.1")).toBe(before.fan + 1)
     const nodes = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
     expect(nodes.filter((n) => n.id.startsWith("fan.") || n.id === "src" || n.id === "sum").every((n) => n.status === "cached")).toBe(true)
-    // big was under way when the client came back: it joined it (a node it computed itself would also say "ran").
+    // big was still under way when the client came back, so the client asked for it: the count above shows it joined.
     expect(nodes.find((n) => n.id === "big")).toMatchObject({ status: "ran", worker: expect.stringMatching(/^127\.0\.0\.1:/) })
     expect(doneOn("last")).toBeGreaterThanOrEqual(1)
     expect(treeBytes(path.join(dir, "w1", "objects"))).toEqual(treeBytes(localRun("wlocal", params)))
+  })
+
+  it("the client and the worker hosting the workflow both killed: another worker resumes the workflow and finishes the run alone", { timeout: 240_000 }, async () => {
+    const params = ["-p", "v=13", "-p", "ms=5000"]
+    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "h1", "--json"]
+    const runsBefore = workflowRuns()
+    const seen = workers.map((w) => w.log.length)
+    const before = starts("fan.1")
+    const first = cliAsync(args, dir, env)
+    const hostLine = () => {
+      for (const [i, w] of workers.entries()) {
+        const m = /^workflow (\S+) \(10 nodes, attempt \d+\)$/m.exec(w.log.slice(seen[i] ?? 0))
+        if (m !== null) return { host: w, id: m[1]! }
+      }
+      return undefined
+    }
+    await waitFor(() => hostLine() !== undefined && starts("fan.1") > before, 120_000, "the workflow and fan.1 to start")
+    const { host, id } = hostLine()!
+    first.child.kill("SIGKILL")
+    host.child.kill("SIGKILL")
+    await first.done
+    workers.push(startWorker(workers.length + 1))
+    const resumedBy = () => workers.filter((w) => w !== host && w.log.includes(`workflow ${id} (10 nodes`))
+    const finished = () => workers.some((w) => w !== host && w.log.includes(`workflow ${id} finished\n`))
+    await waitFor(finished, 200_000, "another worker to resume the workflow and finish it")
+    expect(resumedBy().length).toBeGreaterThanOrEqual(1)
+    // No client was alive: the last node ran because the resumed workflow sent it.
+    expect(workers.some((w) => w !== host && w.log.includes("done   last "))).toBe(true)
+
+    const r = await cliAsync(args, dir, env).done
+    expect(r.code).toBe(0)
+    expect(workflowRuns()).toBe(runsBefore + 1)
+    const nodes = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.map((n) => n.status)).toEqual(Array(10).fill("cached"))
+    expect(treeBytes(path.join(dir, "h1", "objects"))).toEqual(treeBytes(localRun("hlocal", params)))
   })
 
   it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
