@@ -16,13 +16,18 @@
  * Loaded only for `--cluster` and `mea worker` (dynamic import), so local runs never load it.
  */
 import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
+import { EntityAddress } from "@effect/cluster/EntityAddress"
+import { EntityId } from "@effect/cluster/EntityId"
+import { MessageStorage } from "@effect/cluster/MessageStorage"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as Snowflake from "@effect/cluster/Snowflake"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
-import { Cause, Data, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted, Schedule } from "effect"
+import { Cause, Data, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { Cache, type CacheService } from "../runtime/cache.ts"
 import { NodeFailed } from "../runtime/errors.ts"
 import { execute, Executor, publishToStore, type ExecutorService, type NodeJob } from "../runtime/executor.ts"
@@ -31,7 +36,7 @@ import { lookupNode } from "../runtime/lookup.ts"
 import { parsePipeline } from "../runtime/pipeline-load.ts"
 import { Reporter } from "../runtime/reporter.ts"
 import type { Stage, StageEnv } from "../runtime/stage.ts"
-import { MeaNode, MeaRun, NodeRunFailed, runWorkflowLayer } from "./workflow.ts"
+import { MeaNode, MeaRun, NodeReply, NodeRunFailed, RunNodeTag, runWorkflowLayer } from "./workflow.ts"
 
 export { MeaNode, MeaRun, NodeRunFailed } from "./workflow.ts"
 
@@ -79,6 +84,9 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
     Effect.gen(function* () {
       const makeClient = yield* MeaNode.client
       const engine = yield* WorkflowEngine
+      const storage = yield* MessageStorage
+      const sharding = yield* Sharding.Sharding
+      const since = Date.now()
       const sql = yield* SqlClient.SqlClient
       const lost = yield* Deferred.make<never, string>()
       const lostMs = Duration.toMillis(options.lostAfter ?? Duration.seconds(8))
@@ -132,7 +140,31 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
           return Effect.zipRight(Deferred.complete(started, startRun(job.graph, job.nodes)), Deferred.await(started))
         })
 
+      const replyExit = Schema.decodeUnknown(Schema.Exit({ success: NodeReply, failure: NodeRunFailed, defect: Schema.Defect }))
+      /**
+       * Whether the run's workflow computed `key` since this client started: its node message (the workflow's primary
+       * key) was created after `since` and answered with an output. Read only: asking must not send the node.
+       */
+      const ranForThisRun = (graph: Graph, key: string): Effect.Effect<Option.Option<string>> =>
+        Effect.gen(function* () {
+          const started = runs.get(graph)
+          if (started === undefined) return Option.none()
+          const polled = yield* Deferred.poll(started)
+          if (Option.isNone(polled)) return Option.none()
+          const run = yield* polled.value
+          const entityId = EntityId.make(key)
+          const address = new EntityAddress({ entityType: MeaNode.type, entityId, shardId: yield* MeaNode.getShardId(entityId) })
+          const requestId = yield* storage.requestIdForPrimaryKey({ address, tag: RunNodeTag, id: `${key}/${run}` })
+          if (Option.isNone(requestId) || Snowflake.timestamp(requestId.value) < since) return Option.none()
+          const replies = yield* storage.repliesForUnfiltered([requestId.value])
+          const last = replies.at(-1)
+          if (last === undefined || last._tag !== "WithExit") return Option.none()
+          const exit = yield* replyExit(last.exit)
+          return exit._tag === "Success" ? Option.some(exit.value.worker) : Option.none()
+        }).pipe(Effect.provideService(Sharding.Sharding, sharding), Effect.orElseSucceed(() => Option.none<string>()))
+
       const service: ExecutorService = {
+        ranForThisRun,
         run: (job: NodeJob) =>
           Effect.gen(function* () {
             const cache = yield* Cache

@@ -33,7 +33,9 @@ export class NodeRunFailed extends Schema.TaggedError<NodeRunFailed>()("NodeRunF
 /** What a node's activity journals: never an artifact, only where it is. */
 export const NodeReply = Schema.Struct({ output: Schema.String, worker: Schema.String })
 
-export const RunNode = Rpc.make("Run", {
+export const RunNodeTag = "Run"
+
+export const RunNode = Rpc.make(RunNodeTag, {
   payload: {
     /** The workflow execution this node belongs to: a later run (a new execution) retries a node that failed. */
     run: Schema.String,
