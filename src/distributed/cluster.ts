@@ -119,8 +119,13 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
             const payload = { ...base, attempt }
             const executionId = yield* MeaRun.executionId(payload)
             const prior = yield* MeaRun.poll(executionId)
-            if (prior === undefined || prior._tag === "Suspended") {
+            if (prior === undefined) {
               yield* MeaRun.execute(payload, { discard: true })
+              return executionId
+            }
+            // mea's workflow never suspends itself; the engine suspends one whose activity a client interrupted.
+            if (prior._tag === "Suspended") {
+              yield* MeaRun.resume(executionId)
               return executionId
             }
           }
