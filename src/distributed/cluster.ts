@@ -133,6 +133,8 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
         }).pipe(
           Effect.provideService(WorkflowEngine, engine),
           Effect.catchAllDefect((d) => Effect.fail(`cannot start the run's workflow: ${describeCause(Cause.die(d))}`)),
+          // The engine dies on a database hiccup; retried for longer than `lostAfter`, so a lost database is reported as such.
+          Effect.retry({ schedule: Schedule.spaced("1 second"), times: Math.ceil(lostMs / 1000) + 2 }),
         )
       // One workflow per graph, started by its first node that is not cached (a run of cached nodes starts none).
       const runs = new Map<Graph, Deferred.Deferred<string, string>>()
@@ -185,7 +187,12 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
               // The same message (same primary key) as the workflow's activity for this key: one computation.
               return yield* makeClient(job.key)
                 .Run({ run, key: job.key, node: job.node.id, file: job.graph.pipeline.file, source: job.graph.pipeline.source, params: paramsOf(job.graph), upstream })
-                .pipe(Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)))
+                .pipe(
+                  // A database hiccup while waiting for the reply is not the node's failure: the watch on the database
+                  // above decides when it is lost for good.
+                  Effect.retry({ while: (e) => e._tag !== "NodeRunFailed", schedule: Schedule.spaced("500 millis") }),
+                  Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)),
+                )
             }).pipe(Effect.raceFirst(Effect.mapError(Deferred.await(lost), (m) => failed(`${m}; finished nodes are cached, rerun to resume`))))
             // Bring the output here: downstream nodes, the report and `mea show` read the local cache.
             yield* Effect.gen(function* () {
