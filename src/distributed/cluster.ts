@@ -1,25 +1,33 @@
 /**
- * Running nodes on many machines with @effect/cluster, its state in PostgreSQL (@effect/sql-pg).
+ * Running nodes on many machines with @effect/cluster and @effect/workflow, their state in PostgreSQL (@effect/sql-pg).
  *
- * Each node to compute is one message to the entity `MeaNode` whose id is the node's cache key, so the cluster spreads
- * keys over its workers by shard and one key is never computed twice at once. Messages are persisted: when a worker
- * dies mid-node (kill -9, lost machine), its shards move to the live workers, which find the unanswered message in
- * PostgreSQL and run it again. A worker that finds the key already in the shared store answers at once, so a retried
- * or duplicated message does nothing. Replies are small (the output hash and who ran it); artifacts travel through the
- * shared store, never through the cluster.
+ * A run is one workflow (src/distributed/workflow.ts) hosted by some worker, with one activity per node named by the
+ * node's cache key; each activity sends its node as a persisted message to the entity `MeaNode` whose id is the cache
+ * key, so the cluster spreads keys over its workers by shard and one key is never computed twice at once. When a
+ * worker dies mid-node (kill -9, lost machine), its shards move to the live workers, which find the unanswered
+ * messages (the node's, and the workflow's own) in PostgreSQL and run them again. A worker that finds the key already
+ * in the shared store answers at once, so a retried or duplicated message does nothing. Replies are small (the
+ * output hash and who ran it); artifacts travel through the shared store, never through the cluster.
+ *
+ * `mea run --cluster` starts the workflow, or joins it when an earlier client of the same run died, and follows each
+ * node by sending the very message the workflow's activity sends (same primary key), which gives it the reply for its
+ * live view without a second computation; the engine (src/runtime/executor.ts) plans, orders and reports as locally.
  *
  * Loaded only for `--cluster` and `mea worker` (dynamic import), so local runs never load it.
  */
-import * as ClusterSchema from "@effect/cluster/ClusterSchema"
-import * as Entity from "@effect/cluster/Entity"
+import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
+import { EntityAddress } from "@effect/cluster/EntityAddress"
+import { EntityId } from "@effect/cluster/EntityId"
+import { MessageStorage } from "@effect/cluster/MessageStorage"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as Snowflake from "@effect/cluster/Snowflake"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
-import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Cause, Data, Deferred, Duration, Effect, Either, Layer, Option, Redacted, Schedule, Schema } from "effect"
-import * as os from "node:os"
+import { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
+import { Cause, Data, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { Cache, type CacheService } from "../runtime/cache.ts"
 import { NodeFailed } from "../runtime/errors.ts"
 import { execute, Executor, publishToStore, type ExecutorService, type NodeJob } from "../runtime/executor.ts"
@@ -28,40 +36,15 @@ import { lookupNode } from "../runtime/lookup.ts"
 import { parsePipeline } from "../runtime/pipeline-load.ts"
 import { Reporter } from "../runtime/reporter.ts"
 import type { Stage, StageEnv } from "../runtime/stage.ts"
+import { MeaNode, MeaRun, NodeReply, NodeRunFailed, RunNodeTag, runWorkflowLayer } from "./workflow.ts"
+
+export { MeaNode, MeaRun, NodeRunFailed } from "./workflow.ts"
 
 /** A cluster problem for the user: which database, what went wrong, that finished nodes are kept. */
 export class ClusterError extends Data.TaggedError("ClusterError")<{ readonly message: string }> {}
 
 /** The Postgres URL as it may be printed: the password, if any, is masked. */
 export const redactUrl = (url: string): string => url.replace(/^([a-z]+:\/\/[^:/@]+):[^@/]*@/i, "$1:***@")
-
-// ------------------------------------------------------------------------------------------------ the protocol
-
-export class NodeRunFailed extends Schema.TaggedError<NodeRunFailed>()("NodeRunFailed", { message: Schema.String }) {}
-
-const RunNode = Rpc.make("Run", {
-  payload: {
-    /** Identifies one `mea run`, so a later run retries a node whose earlier attempt failed. */
-    run: Schema.String,
-    key: Schema.String,
-    node: Schema.String,
-    /** The pipeline file's absolute path (relative inputs resolve from its folder) and its text. */
-    file: Schema.String,
-    source: Schema.String,
-    /** The run's params as `key=<json>` overrides. */
-    params: Schema.Array(Schema.String),
-    /** Output hashes of the node's upstream nodes. */
-    upstream: Schema.Record({ key: Schema.String, value: Schema.String }),
-  },
-  success: Schema.Struct({ output: Schema.String, worker: Schema.String }),
-  error: NodeRunFailed,
-  primaryKey: ({ key, run }) => `${key}/${run}`,
-})
-  .annotate(ClusterSchema.Persisted, true)
-  // A worker shutting down cleanly hands the node on instead of cancelling it.
-  .annotate(ClusterSchema.Uninterruptible, "client")
-
-export const MeaNode = Entity.make("MeaNode", [RunNode])
 
 // ------------------------------------------------------------------------------------------------ layers
 
@@ -100,8 +83,11 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
     Executor,
     Effect.gen(function* () {
       const makeClient = yield* MeaNode.client
+      const engine = yield* WorkflowEngine
+      const storage = yield* MessageStorage
+      const sharding = yield* Sharding.Sharding
+      const since = Date.now()
       const sql = yield* SqlClient.SqlClient
-      const runId = `${os.hostname()}-${process.pid}-${Date.now()}`
       const lost = yield* Deferred.make<never, string>()
       const lostMs = Duration.toMillis(options.lostAfter ?? Duration.seconds(8))
       yield* Effect.gen(function* () {
@@ -120,7 +106,72 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
         }
       }).pipe(Effect.forkScoped)
 
+      const paramsOf = (graph: Graph) => Object.entries(graph.pipeline.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+
+      /**
+       * The run's workflow execution: the first one of this run (file, text, params, nodes) that has not finished. A
+       * client restarted while one is under way joins it; a rerun after it finished is the next attempt.
+       */
+      const startRun = (graph: Graph, nodes: ReadonlyArray<string>): Effect.Effect<string, string> =>
+        Effect.gen(function* () {
+          const base = { file: graph.pipeline.file, source: graph.pipeline.source, params: paramsOf(graph), nodes }
+          for (let attempt = 0; attempt < 100_000; attempt++) {
+            const payload = { ...base, attempt }
+            const executionId = yield* MeaRun.executionId(payload)
+            const prior = yield* MeaRun.poll(executionId)
+            if (prior === undefined) {
+              yield* MeaRun.execute(payload, { discard: true })
+              return executionId
+            }
+            // mea's workflow never suspends itself; the engine suspends one whose activity a client interrupted.
+            if (prior._tag === "Suspended") {
+              yield* MeaRun.resume(executionId)
+              return executionId
+            }
+          }
+          return yield* Effect.fail("too many finished attempts of this run")
+        }).pipe(
+          Effect.provideService(WorkflowEngine, engine),
+          Effect.catchAllDefect((d) => Effect.fail(`cannot start the run's workflow: ${describeCause(Cause.die(d))}`)),
+          // The engine dies on a database hiccup; retried for longer than `lostAfter`, so a lost database is reported as such.
+          Effect.retry({ schedule: Schedule.spaced("1 second"), times: Math.ceil(lostMs / 1000) + 2 }),
+        )
+      // One workflow per graph, started by its first node that is not cached (a run of cached nodes starts none).
+      const runs = new Map<Graph, Deferred.Deferred<string, string>>()
+      const runOf = (job: NodeJob) =>
+        Effect.suspend(() => {
+          const known = runs.get(job.graph)
+          if (known !== undefined) return Deferred.await(known)
+          const started = Deferred.unsafeMake<string, string>(FiberId.none)
+          runs.set(job.graph, started)
+          return Effect.zipRight(Deferred.complete(started, startRun(job.graph, job.nodes)), Deferred.await(started))
+        })
+
+      const replyExit = Schema.decodeUnknown(Schema.Exit({ success: NodeReply, failure: NodeRunFailed, defect: Schema.Defect }))
+      /**
+       * Whether the run's workflow computed `key` since this client started: its node message (the workflow's primary
+       * key) was created after `since` and answered with an output. Read only: asking must not send the node.
+       */
+      const ranForThisRun = (graph: Graph, key: string): Effect.Effect<Option.Option<string>> =>
+        Effect.gen(function* () {
+          const started = runs.get(graph)
+          if (started === undefined) return Option.none()
+          const polled = yield* Deferred.poll(started)
+          if (Option.isNone(polled)) return Option.none()
+          const run = yield* polled.value
+          const entityId = EntityId.make(key)
+          const address = new EntityAddress({ entityType: MeaNode.type, entityId, shardId: yield* MeaNode.getShardId(entityId) })
+          const requestId = yield* storage.requestIdForPrimaryKey({ address, tag: RunNodeTag, id: `${key}/${run}` })
+          if (Option.isNone(requestId) || Snowflake.timestamp(requestId.value) < since) return Option.none()
+          const replies = yield* storage.repliesForUnfiltered([requestId.value])
+          const last = replies.at(-1)
+          if (last === undefined || last._tag !== "WithExit") return Option.none()
+          const exit = yield* replyExit(last.exit)
+          return exit._tag === "Success" ? Option.some(exit.value.worker) : Option.none()
+        }).pipe(Effect.provideService(Sharding.Sharding, sharding), Effect.orElseSucceed(() => Option.none<string>()))
+
       const service: ExecutorService = {
+        ranForThisRun,
         run: (job: NodeJob) =>
           Effect.gen(function* () {
             const cache = yield* Cache
@@ -131,13 +182,18 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
             })
             const upstream: Record<string, string> = {}
             for (const d of job.node.deps) upstream[d] = job.outputs.get(d)!
-            const params = Object.entries(job.graph.pipeline.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`)
-            const reply = yield* makeClient(job.key)
-              .Run({ run: runId, key: job.key, node: job.node.id, file: job.graph.pipeline.file, source: job.graph.pipeline.source, params, upstream })
-              .pipe(
-                Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)),
-                Effect.raceFirst(Effect.mapError(Deferred.await(lost), (m) => failed(`${m}; finished nodes are cached, rerun to resume`))),
-              )
+            const reply = yield* Effect.gen(function* () {
+              const run = yield* Effect.mapError(runOf(job), failed)
+              // The same message (same primary key) as the workflow's activity for this key: one computation.
+              return yield* makeClient(job.key)
+                .Run({ run, key: job.key, node: job.node.id, file: job.graph.pipeline.file, source: job.graph.pipeline.source, params: paramsOf(job.graph), upstream })
+                .pipe(
+                  // A database hiccup while waiting for the reply is not the node's failure: the watch on the database
+                  // above decides when it is lost for good.
+                  Effect.retry({ while: (e) => e._tag !== "NodeRunFailed", schedule: Schedule.spaced("500 millis") }),
+                  Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)),
+                )
+            }).pipe(Effect.raceFirst(Effect.mapError(Deferred.await(lost), (m) => failed(`${m}; finished nodes are cached, rerun to resume`))))
             // Bring the output here: downstream nodes, the report and `mea show` read the local cache.
             yield* Effect.gen(function* () {
               if (!(yield* cache.store.hasObject(reply.output))) yield* remote.fetchObject(cache.store, reply.output)
@@ -159,6 +215,7 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
       return service
     }),
   ).pipe(
+    Layer.provide(ClusterWorkflowEngine.layer),
     Layer.provide(NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: shardingConfig(Option.none()) })),
     Layer.provide(pgLayer(url)),
     Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ message: `cluster ${redactUrl(url)}: ${String((e as { message?: unknown }).message ?? e)}` }))),
@@ -231,12 +288,11 @@ const computeNode = (
   })
 
 /** The entity's behaviour on a worker: at most `jobs` nodes at once, each answered with its output hash. */
-const nodeHandlers = (options: WorkerOptions) =>
+const nodeHandlers = (options: WorkerOptions, graphFor: ReturnType<typeof graphCache>) =>
   MeaNode.toLayer(
     Effect.gen(function* () {
       const cache = yield* Cache
       const permits = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
-      const graphFor = graphCache(options.registry)
       const reporter = yield* Reporter
       const env = yield* Effect.context<Reporter | StageEnv>()
       return {
@@ -263,9 +319,11 @@ const nodeHandlers = (options: WorkerOptions) =>
     { concurrency: 1 },
   )
 
-/** A long-lived worker: registers with the cluster, takes its share of shards, runs nodes until interrupted. */
-export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterError, Cache | Reporter | StageEnv> =>
-  nodeHandlers(options).pipe(
+/** A long-lived worker: registers with the cluster, takes its share of shards, runs nodes and hosts runs' workflows. */
+export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterError, Cache | Reporter | StageEnv> => {
+  const graphFor = graphCache(options.registry)
+  return Layer.mergeAll(nodeHandlers(options, graphFor), runWorkflowLayer(graphFor)).pipe(
+    Layer.provide(ClusterWorkflowEngine.layer),
     Layer.provide(
       NodeClusterSocket.layer({
         storage: "sql",
@@ -275,6 +333,7 @@ export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterE
     Layer.provide(pgLayer(options.cluster)),
     Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ message: `worker on ${options.host}:${options.port}: ${String((e as { message?: unknown }).message ?? e)}` }))),
   )
+}
 
 /** Retries the first connection for a while, so workers may start before the database is up. */
 export const retryConnect = Schedule.intersect(Schedule.spaced("1 second"), Schedule.recurs(30))

@@ -84,11 +84,19 @@ export interface NodeJob {
   readonly threads: number
   /** Files and folders on disk the output depends on (the node's and its ancestors'): they must not change meanwhile. */
   readonly watched?: ReadonlyArray<WatchedInput>
+  /** Ids of every node this run covers, dependencies first: an executor may hand the whole run on at once. */
+  readonly nodes: ReadonlyArray<string>
 }
 
 export interface ExecutorService {
   /** Computes a node and leaves its output in the local cache with its key record; returns the output hash. */
   readonly run: (job: NodeJob) => Effect.Effect<{ readonly output: string; readonly worker?: string }, NodeFailed, Cache | Reporter | StageEnv>
+  /**
+   * For a node found in the shared store: the worker, if this run itself computed it since this process started. An
+   * executor that hands the whole run on (a cluster workflow) may finish a node before this process asks for it; the
+   * node then ran for this run and is reported so, not as cached.
+   */
+  readonly ranForThisRun?: (graph: Graph, key: string) => Effect.Effect<Option.Option<string>>
 }
 
 export class Executor extends Context.Tag("mea/Executor")<Executor, ExecutorService>() {}
@@ -185,6 +193,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
     const pipelineFile = path.resolve(graph.pipeline.file)
     const selected = options.targets === undefined ? undefined : closure(graph, options.targets)
     const nodes = graph.nodes.filter((n) => selected === undefined || selected.has(n.id))
+    const nodeIds = nodes.map((n) => n.id)
     const done = new Map<string, Deferred.Deferred<Outcome>>()
     for (const n of nodes) done.set(n.id, yield* Deferred.make<Outcome>())
     const outputs = new Map<string, string>()
@@ -247,10 +256,19 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
 
         if (found._tag === "Hit") {
           const hit = found.record.output
-          if (found.source === "store") yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
+          const ranBy =
+            found.source === "store" && executor.ranForThisRun !== undefined ? yield* executor.ranForThisRun(graph, key) : Option.none<string>()
+          if (found.source === "store" && Option.isNone(ranBy)) {
+            yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
+          }
           yield* remember(hit)
-          yield* checkout(cache, node, hit, warn, () => Effect.void)
-          yield* finish("cached", { key, output: hit })
+          if (Option.isSome(ranBy)) {
+            yield* checkout(cache, node, hit, warn, (m) => reporter.info(`       ${node.id}: ${m}`))
+            yield* finish("ran", { key, output: hit, worker: ranBy.value })
+          } else {
+            yield* checkout(cache, node, hit, warn, () => Effect.void)
+            yield* finish("cached", { key, output: hit })
+          }
           return { ok: true, output: hit } as Outcome
         }
 
@@ -302,6 +320,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
               outputs,
               warn,
               threads: options.jobs,
+              nodes: nodeIds,
               watched: watchedInputs(graph, [node.id, ...ancestors(graph, node.id)], (id) => (id === node.id ? components : componentsOf.get(id))),
             }),
             quarantine: (hash) =>

@@ -3,7 +3,7 @@
  * @effect/cluster's SQL storage) and s3rver (the shared store), three `mea worker` processes, and `mea run --cluster`.
  * Results are compared byte for byte with a local run of the same pipeline.
  */
-import { spawn, type ChildProcess } from "node:child_process"
+import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
@@ -81,6 +81,18 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     await s3?.close()
   })
 
+  /** Workflow executions the cluster has been asked to start (the workflow engine's `run` messages in PostgreSQL). */
+  const workflowRuns = (): number => {
+    const q = spawnSync(
+      "psql",
+      ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "mea", "-d", "mea", "-tAc", "SELECT count(*) FROM cluster_messages WHERE entity_type = 'Workflow/MeaRun' AND tag = 'run'"],
+      { encoding: "utf8" },
+    )
+    if (q.status !== 0) throw new Error(`psql failed: ${q.stderr}`)
+    return Number(q.stdout.trim())
+  }
+  const doneOn = (id: string) => workers.filter((w) => w.log.split("\n").some((l) => l.startsWith(`done   ${id} `))).length
+
   const clusterRun = (cache: string, params: ReadonlyArray<string> = []) =>
     cli(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", cache, "--json"], dir, env)
   const localRun = (cache: string, params: ReadonlyArray<string> = []) => {
@@ -123,6 +135,67 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
     expect(big.status).toBe("ran")
     expect(treeBytes(path.join(dir, "k1", "objects"))).toEqual(treeBytes(localRun("klocal", params)))
+  })
+
+  it("the client killed mid-run: the run's workflow carries on without it, and a restarted client joins that workflow", { timeout: 180_000 }, async () => {
+    const params = ["-p", "v=11", "-p", "ms=6000"]
+    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "w1", "--json"]
+    const runsBefore = workflowRuns()
+    const before = { fan: starts("fan.1"), big: starts("big") }
+    const first = cliAsync(args, dir, env)
+    await waitFor(() => starts("fan.1") > before.fan, 120_000, "a worker to start fan.1")
+    first.child.kill("SIGKILL")
+    await first.done
+    // No client is left: only the workflow can send sum and then big, which need every fan node.
+    await waitFor(() => starts("big") > before.big, 120_000, "the workflow to start big without its client")
+    const r = await cliAsync(args, dir, env).done
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    expect(workflowRuns()).toBe(runsBefore + 1)
+    // Each node was computed once: the restarted client followed the workflow's messages instead of sending its own.
+    expect(starts("big")).toBe(before.big + 1)
+    expect(starts("fan.1")).toBe(before.fan + 1)
+    const nodes = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.filter((n) => n.id.startsWith("fan.") || n.id === "src" || n.id === "sum").every((n) => n.status === "cached")).toBe(true)
+    // big was still under way when the client came back, so the client asked for it: the count above shows it joined.
+    expect(nodes.find((n) => n.id === "big")).toMatchObject({ status: "ran", worker: expect.stringMatching(/^127\.0\.0\.1:/) })
+    expect(doneOn("last")).toBeGreaterThanOrEqual(1)
+    expect(treeBytes(path.join(dir, "w1", "objects"))).toEqual(treeBytes(localRun("wlocal", params)))
+  })
+
+  it("the client and the worker hosting the workflow both killed: another worker resumes the workflow and finishes the run alone", { timeout: 240_000 }, async () => {
+    const params = ["-p", "v=13", "-p", "ms=5000"]
+    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "h1", "--json"]
+    const runsBefore = workflowRuns()
+    const seen = workers.map((w) => w.log.length)
+    const before = starts("fan.1")
+    const first = cliAsync(args, dir, env)
+    const hostLine = () => {
+      for (const [i, w] of workers.entries()) {
+        const m = /^workflow (\S+) \(10 nodes, attempt \d+\)$/m.exec(w.log.slice(seen[i] ?? 0))
+        if (m !== null) return { host: w, id: m[1]! }
+      }
+      return undefined
+    }
+    await waitFor(() => hostLine() !== undefined && starts("fan.1") > before, 120_000, "the workflow and fan.1 to start")
+    const { host, id } = hostLine()!
+    first.child.kill("SIGKILL")
+    host.child.kill("SIGKILL")
+    await first.done
+    workers.push(startWorker(workers.length + 1))
+    const resumedBy = () => workers.filter((w) => w !== host && w.log.includes(`workflow ${id} (10 nodes`))
+    const finished = () => workers.some((w) => w !== host && w.log.includes(`workflow ${id} finished\n`))
+    await waitFor(finished, 200_000, "another worker to resume the workflow and finish it")
+    expect(resumedBy().length).toBeGreaterThanOrEqual(1)
+    // No client was alive: the last node ran because the resumed workflow sent it.
+    expect(workers.some((w) => w !== host && w.log.includes("done   last "))).toBe(true)
+
+    const r = await cliAsync(args, dir, env).done
+    expect(r.code).toBe(0)
+    expect(workflowRuns()).toBe(runsBefore + 1)
+    const nodes = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.map((n) => n.status)).toEqual(Array(10).fill("cached"))
+    expect(treeBytes(path.join(dir, "h1", "objects"))).toEqual(treeBytes(localRun("hlocal", params)))
   })
 
   it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
