@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -29,7 +29,7 @@ describe("mert stage, builtin extractor", () => {
     expect(value.layerNames).toEqual(STATISTICS)
     expect(value.columnNames).toEqual(COLUMNS)
     expect(result.progress).toEqual({ total: 4, done: 4 })
-    const npy = readNpy(artifactFromResult<Features>(result).file("features.npy"))
+    const npy = Either.getOrThrow(readNpy(artifactFromResult<Features>(result).file("features.npy")))
     expect(npy.shape).toEqual([4, BUILTIN_LAYERS, BUILTIN_DIM])
     const reference = new BuiltinExtractor(SR)
     const data = npy.data as Float32Array
@@ -70,7 +70,7 @@ describe("mert stage, onnx extractor (tiny random MERT fixture)", () => {
     const value = result.value as Features
     expect(value).toMatchObject({ extractor: "onnx", pooling: "first", layers: 5, dim: 32, rows: 4, model: { file: "tiny-mert.onnx", hash: "fixture" } })
     expect(value.layerNames).toEqual(["embedding", "layer_1", "layer_2", "layer_3", "layer_4"])
-    const reader = new NpyFloat32Reader(`${result.outDir}/features.npy`)
+    const reader = Either.getOrThrow(NpyFloat32Reader.open(`${result.outDir}/features.npy`))
     expect([reader.rows, ...reader.rowShape]).toEqual([4, 5, 32])
     for (const i of [0, 3]) {
       const full = await fullOutput(i)
@@ -86,7 +86,7 @@ describe("mert stage, onnx extractor (tiny random MERT fixture)", () => {
 
   it("pooling mean averages every hidden state over time", async () => {
     const result = await runStagePromise(MertStage, { params: { extractor: "onnx", pooling: "mean", batch_size: 2 }, inputs: { audio, segments, model } })
-    const reader = new NpyFloat32Reader(`${result.outDir}/features.npy`)
+    const reader = Either.getOrThrow(NpyFloat32Reader.open(`${result.outDir}/features.npy`))
     const row = reader.read(1, 2)
     reader.close()
     const full = await fullOutput(1)
