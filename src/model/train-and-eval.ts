@@ -2,9 +2,9 @@
  * The cores of the train and eval stages, written against upstream artifacts (features, segments, dataset) and label
  * embeddings as a plain matrix, so the stage files only wire codecs to them.
  */
-import { Effect, Fiber, Queue } from "effect"
+import { Effect, Either, Fiber, Queue } from "effect"
 import * as path from "node:path"
-import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
+import { attempt, attemptPromise, StageError, stageError, type Artifact, type Progress } from "../runtime/stage.ts"
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import type { Segments } from "../artifacts/segments.ts"
@@ -145,7 +145,7 @@ export const trainModel = (
         (r) => void Queue.unsafeOffer(epochs, r),
       ),
     ).pipe(Effect.ensuring(Effect.zipRight(Queue.offer(epochs, null), Fiber.join(reporting))))
-    yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser))
+    yield* Effect.mapError(saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser), stageError("train: writing the weights"))
     const model: Model = {
       config,
       weights: WEIGHTS_FILE,
@@ -182,10 +182,9 @@ export const embedFeatureRows = (
 ): Effect.Effect<Float32Array, StageError> =>
   Effect.gen(function* () {
     const m = model.value
-    const { weights, standardiser } = yield* attempt(`${who}: reading model ${model.node}`, () => {
-      const tensors = readModelTensors(model)
-      return { weights: loadWeights(model, tensors), standardiser: loadStandardiser(model, tensors) }
-    })
+    const { weights, standardiser } = yield* Either.flatMap(readModelTensors(model), (tensors) =>
+      Either.all({ weights: loadWeights(model, tensors), standardiser: loadStandardiser(model, tensors) }),
+    ).pipe(Effect.mapError(stageError(`${who}: reading model ${model.node}`)))
     return yield* Effect.acquireUseRelease(
       attempt(`${who}: features ${features.node}`, () => {
         const raw = openRows(featureFiles(features), m.layers, inMemoryLimit)
