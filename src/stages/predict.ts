@@ -26,7 +26,7 @@ import { openRows } from "../model/rows.ts"
 import { embedFeatureRows } from "../model/train-and-eval.ts"
 import { cosineScores } from "../model/train.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
-import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 
 export const PredictParams = Schema.Struct({
   aggregation: Schema.optionalWith(Aggregation, { default: () => "vote" as const }),
@@ -117,7 +117,7 @@ export const PredictStage = defineStage({
         }
         seconds = seg.value.seconds
         hop = seg.value.hop
-        const rows = yield* attempt(`predict: reading ${seg.node}`, () => readSegments(seg))
+        const rows = yield* Effect.mapError(readSegments(seg), stageError(`predict: reading ${seg.node}`))
         if (rows.length === 0) continue
         const all = rows.map((_, i) => i)
         const emb =
