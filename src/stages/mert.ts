@@ -10,7 +10,7 @@
  */
 import { Effect, Layer, Schema } from "effect"
 import * as path from "node:path"
-import { builtinExtractor, type ExtractJob, FeatureExtractor, type FeatureError, onnxExtractor } from "../features/extractor.ts"
+import { builtinExtractor, type ExtractJob, FeatureError, FeatureExtractor, onnxExtractor } from "../features/extractor.ts"
 import { MERT_SAMPLE_RATE } from "../features/mert-onnx.ts"
 import { ExecutionProvider, GraphOptimization, OnnxRuntimeLive } from "../onnx/runtime.ts"
 import { defineStage, Input, StageError, type FileValue } from "../runtime/stage.ts"
@@ -34,18 +34,22 @@ export const MertParams = Schema.Struct({
 })
 export type MertParams = typeof MertParams.Type
 
+const NEEDS_MODEL = `mert: extractor "onnx" needs the input \`model\` (path of a MERT .onnx export; see the README), and none was given`
+
 /** The extractor the params choose, as a Layer (ONNX: its session opens when the Layer is built, inside the run). */
 const extractorLayer = (p: MertParams, threads: number, model: FileValue | undefined): Layer.Layer<FeatureExtractor, FeatureError> =>
-  p.extractor === "builtin" || model === undefined
+  p.extractor === "builtin"
     ? builtinExtractor({ threads })
-    : onnxExtractor({
-        model,
-        pooling: p.pooling,
-        batchSize: p.batch_size,
-        threads,
-        executionProvider: p.execution_provider,
-        graphOptimization: p.graph_optimization,
-      }).pipe(Layer.provide(OnnxRuntimeLive))
+    : model === undefined
+      ? Layer.fail(new FeatureError({ message: NEEDS_MODEL }))
+      : onnxExtractor({
+          model,
+          pooling: p.pooling,
+          batchSize: p.batch_size,
+          threads,
+          executionProvider: p.execution_provider,
+          graphOptimization: p.graph_optimization,
+        }).pipe(Layer.provide(OnnxRuntimeLive))
 
 /** A feature extractor's failure as the stage's; the FeatureError (and its own cause) stays the cause. */
 const toStageError = (e: FeatureError): StageError => new StageError({ message: e.message, cause: e })
@@ -75,9 +79,8 @@ export const MertStage = defineStage({
         )
       }
       if (p.extractor === "onnx" && model === undefined) {
-        return yield* Effect.fail(
-          new StageError({ message: `mert: extractor "onnx" needs the input \`model\` (path of a MERT .onnx export; see the README), and none was given` }),
-        )
+        // Checked here too, before any progress is shown; extractorLayer refuses it as well.
+        return yield* Effect.fail(new StageError({ message: NEEDS_MODEL }))
       }
       if (p.extractor === "onnx" && seg.rate !== MERT_SAMPLE_RATE) {
         return yield* Effect.fail(new StageError({ message: `mert: MERT expects ${MERT_SAMPLE_RATE} Hz audio, the segments are at ${seg.rate} Hz (set the decode stage's rate to ${MERT_SAMPLE_RATE})` }))
