@@ -188,16 +188,16 @@ export const embedFeatureRows = (
     ).pipe(Effect.mapError(stageError(`${who}: reading model ${model.node}`)))
     const files = yield* Effect.mapError(featureFiles(features), stageError(`${who}: features ${features.node}`))
     return yield* Effect.acquireUseRelease(
-      attempt(`${who}: features ${features.node}`, () => {
-        const raw = openRows(files, m.layers, inMemoryLimit)
-        if (standardiser === undefined) return raw
-        try {
-          return standardisedRows(raw, standardiser)
-        } catch (e) {
-          raw.close()
-          throw e
-        }
-      }),
+      attempt(`${who}: features ${features.node}`, () => openRows(files, m.layers, inMemoryLimit)).pipe(
+        Effect.flatMap((raw) =>
+          standardiser === undefined
+            ? Effect.succeed(raw)
+            : Either.match(standardisedRows(raw, standardiser), {
+                onLeft: (e) => Effect.sync(() => raw.close()).pipe(Effect.zipRight(Effect.fail(stageError(`${who}: features ${features.node}`)(e)))),
+                onRight: (rows) => Effect.succeed(rows),
+              }),
+        ),
+      ),
       (source) =>
         Effect.acquireUseRelease(
           attemptPromise(`${who}: starting onnxruntime`, () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads })),

@@ -76,7 +76,7 @@ describe("model artifact and ONNX export", () => {
       // The exported graph takes raw features; in mea the rows are standardised as eval reads them.
       const netInput = new Float32Array(rows * 10)
       const source = memoryRows(x, 10)
-      ;(stats === undefined ? source : standardisedRows(source, stats)).gather(Array.from({ length: rows }, (_, r) => r), netInput)
+      ;(stats === undefined ? source : Either.getOrThrow(standardisedRows(source, stats))).gather(Array.from({ length: rows }, (_, r) => r), netInput)
       if (stats !== undefined) expect(netInput.every((v) => Math.abs(v) <= 2.01)).toBe(true)
       const inMea = await engine.embed(loaded, netInput, rows)
       expect(exported.length).toBe(rows * 6)
