@@ -1,6 +1,6 @@
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { writeNpyFloat32 } from "../../src/io/npy.ts"
 import { Rng } from "../../src/model/rng.ts"
 import { memoryRows, openRows } from "../../src/model/rows.ts"
@@ -36,7 +36,7 @@ describe("input standardisation", () => {
   const a = matrix(23, 1)
   const b = matrix(17, 2)
   const file = path.join(tempDir(), "b.npy")
-  writeNpyFloat32(file, [17, 1, dim], b)
+  Either.getOrThrow(writeNpyFloat32(file, [17, 1, dim], b))
   const aRows = [0, 3, 4, 5, 9, 11, 12, 15, 16, 20, 22]
   const bRows = [16, 1, 2, 8, 5, 13]
 
