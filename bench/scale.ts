@@ -15,7 +15,7 @@
  *                          [--torch-steps N (cap PyTorch's epoch; default: the whole epoch)] [--no-torch]
  *                          [--in-memory-limit BYTES (training rows kept in memory up to this; default 256 MB)]
  */
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -67,7 +67,8 @@ const writeSize = (rows: number): void => {
   if (fs.existsSync(file) && fs.statSync(file).size === expected && fs.existsSync(path.join(dir, "done"))) return
   fs.mkdirSync(dir, { recursive: true })
   const t0 = performance.now()
-  const w = new NpyFloat32Writer(file, rows, [LAYERS, DIM])
+  // A bench fixture: a failed write should stop the bench with its message.
+  const w = Either.getOrThrow(NpyFloat32Writer.open(file, rows, [LAYERS, DIM]))
   const chunk = 1024
   const buf = new Float32Array(chunk * LAYERS * DIM)
   // Each track's rows sit around a label-dependent pattern, so the loss has something to learn; xorshift noise.
@@ -84,9 +85,9 @@ const writeSize = (rows: number): void => {
         buf[base + i] = ((s >>> 0) / 4294967296 - 0.5) * 2 + ((i * 31 + label * 17) % 97 < 5 ? 1 : 0)
       }
     }
-    w.write(n === chunk ? buf : buf.subarray(0, n * LAYERS * DIM))
+    Either.getOrThrow(w.write(n === chunk ? buf : buf.subarray(0, n * LAYERS * DIM)))
   }
-  w.close()
+  Either.getOrThrow(w.close())
   const table = new Uint32Array(rows * 4)
   const labels = new Int32Array(rows)
   for (let r = 0; r < rows; r++) {
@@ -95,7 +96,7 @@ const writeSize = (rows: number): void => {
     labels[r] = trackLabel(t)
   }
   fs.writeFileSync(path.join(dir, SEGMENT_FILE), new Uint8Array(table.buffer))
-  writeNpyFloat32(path.join(dir, "labels.npy"), [rows], Float32Array.from(labels))
+  Either.getOrThrow(writeNpyFloat32(path.join(dir, "labels.npy"), [rows], Float32Array.from(labels)))
   fs.writeFileSync(path.join(dir, "done"), "")
   console.log(`wrote ${file} (${(expected / 1e9).toFixed(2)} GB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }

@@ -5,10 +5,11 @@
  * song's segments), truth and predicted (0/1). The JSON form (`mea show --json`) inlines truth and predicted as 0/1
  * rows so anyone can recompute the metrics.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
+import { artifactError, type ArtifactReadError, fromReadError } from "./errors.ts"
 import * as path from "node:path"
 import { readNpy, writeNpyFloat32 } from "../io/npy.ts"
-import { attempt, codec, type Artifact } from "../runtime/stage.ts"
+import { attempt, codec, stageError, type Artifact } from "../runtime/stage.ts"
 import { ChanceLevel, chanceLevel, evaluate, LabelRow, Metrics } from "../model/metrics.ts"
 import { Aggregation } from "../model/vote.ts"
 
@@ -54,26 +55,25 @@ export const EvaluationSchema = Schema.Struct({
 })
 export type Evaluation = typeof EvaluationSchema.Type
 
-const binaryRows = (file: string, rows: number, labels: number): Array<Array<number>> => {
-  const a = readNpy(file)
-  if (a.kind !== "numeric" || a.shape.length !== 2 || a.shape[0] !== rows || a.shape[1] !== labels) {
-    throw new Error(`${file}: expected a ${rows} x ${labels} numeric matrix, found shape (${a.shape.join(", ")})`)
-  }
-  return Array.from({ length: rows }, (_, r) => Array.from({ length: labels }, (_, c) => Number(a.data[r * labels + c])))
-}
+const binaryRows = (file: string, rows: number, labels: number): Either.Either<Array<Array<number>>, ArtifactReadError> =>
+  Either.flatMap(Either.mapLeft(readNpy(file), fromReadError), (a) =>
+    a.kind !== "numeric" || a.shape.length !== 2 || a.shape[0] !== rows || a.shape[1] !== labels
+      ? artifactError(`${file}: expected a ${rows} x ${labels} numeric matrix, found shape (${a.shape.join(", ")})`)
+      : Either.right(Array.from({ length: rows }, (_, r) => Array.from({ length: labels }, (_, c) => Number(a.data[r * labels + c])))),
+  )
 
 export const EvaluationCodec = codec("evaluation", EvaluationSchema, {
   summarize: (e) =>
     `${e.level} level, ${e.dataset} ${e.split} (${e.rows} ${e.level}s, top-${e.k}): macro F1 ${e.metrics.f1_macro.toFixed(4)} ` +
     `(chance ${e.chance.f1_macro.toFixed(4)}), mAP ${e.metrics.map_macro.toFixed(4)}, ROC-AUC ${e.metrics.roc_auc_macro.toFixed(4)}`,
   toJson: (artifact: Artifact<Evaluation>) =>
-    attempt(`reading the matrices of ${artifact.node}`, () => {
+    Effect.gen(function* () {
       const e = artifact.value
-      return {
-        ...Schema.encodeSync(EvaluationSchema)(e),
-        truth: binaryRows(artifact.file(e.files.truth), e.rows, e.labels.length),
-        predicted: binaryRows(artifact.file(e.files.predicted), e.rows, e.labels.length),
-      }
+      const what = `reading the matrices of ${artifact.node}`
+      const truth = yield* Effect.mapError(binaryRows(artifact.file(e.files.truth), e.rows, e.labels.length), stageError(what))
+      const predicted = yield* Effect.mapError(binaryRows(artifact.file(e.files.predicted), e.rows, e.labels.length), stageError(what))
+      const encoded = yield* attempt(what, () => Schema.encodeSync(EvaluationSchema)(e))
+      return { ...encoded, truth, predicted }
     }),
 })
 
@@ -103,15 +103,14 @@ export const writeEvaluation = (outDir: string, e: EvaluationInput) =>
     const nLabels = e.labels.length
     const { metrics, perLabel } = evaluate(e.labels, e.scores, e.truth, e.predicted, rows)
     const chance = chanceLevel(e.truth, rows, nLabels, e.k, e.chanceDraws, e.seed)
-    yield* attempt(`writing the ${e.level} matrices into ${outDir}`, () => {
-      writeNpyFloat32(path.join(outDir, SCORES_FILE), [rows, nLabels], Float32Array.from(e.scores))
-      writeNpyFloat32(path.join(outDir, TRUTH_FILE), [rows, nLabels], Float32Array.from(e.truth))
-      writeNpyFloat32(path.join(outDir, PREDICTED_FILE), [rows, nLabels], Float32Array.from(e.predicted))
-      if (e.embeddings !== undefined) {
-        writeNpyFloat32(path.join(outDir, EMBEDDINGS_FILE), [rows, e.embeddings.dim], e.embeddings.rows)
-        writeNpyFloat32(path.join(outDir, LABEL_EMBEDDINGS_FILE), [nLabels, e.embeddings.dim], e.embeddings.labels)
-      }
-    })
+    const written = stageError(`writing the ${e.level} matrices into ${outDir}`)
+    yield* Effect.mapError(writeNpyFloat32(path.join(outDir, SCORES_FILE), [rows, nLabels], Float32Array.from(e.scores)), written)
+    yield* Effect.mapError(writeNpyFloat32(path.join(outDir, TRUTH_FILE), [rows, nLabels], Float32Array.from(e.truth)), written)
+    yield* Effect.mapError(writeNpyFloat32(path.join(outDir, PREDICTED_FILE), [rows, nLabels], Float32Array.from(e.predicted)), written)
+    if (e.embeddings !== undefined) {
+      yield* Effect.mapError(writeNpyFloat32(path.join(outDir, EMBEDDINGS_FILE), [rows, e.embeddings.dim], e.embeddings.rows), written)
+      yield* Effect.mapError(writeNpyFloat32(path.join(outDir, LABEL_EMBEDDINGS_FILE), [nLabels, e.embeddings.dim], e.embeddings.labels), written)
+    }
     const value: Evaluation = {
       level: e.level,
       dataset: e.dataset,
@@ -137,28 +136,30 @@ export const writeEvaluation = (outDir: string, e: EvaluationInput) =>
   })
 
 /** The model outputs and label embeddings a segment-level evaluation kept; undefined for artifacts without them. */
-export const readEmbeddings = (artifact: Artifact<Evaluation>): { readonly rows: Float32Array; readonly labels: Float32Array; readonly dim: number } | undefined => {
+export const readEmbeddings = (
+  artifact: Artifact<Evaluation>,
+): Either.Either<{ readonly rows: Float32Array; readonly labels: Float32Array; readonly dim: number } | undefined, ArtifactReadError> => {
   const { embeddings, label_embeddings } = artifact.value.files
-  if (embeddings === undefined || label_embeddings === undefined) return undefined
-  const rows = readNpy(artifact.file(embeddings))
-  const labels = readNpy(artifact.file(label_embeddings))
-  if (rows.kind !== "numeric" || rows.dtype !== "<f4" || rows.shape.length !== 2 || rows.shape[0] !== artifact.value.rows) {
-    throw new Error(`${artifact.file(embeddings)}: expected float32 embeddings of ${artifact.value.rows} rows, found shape (${rows.shape.join(", ")})`)
-  }
-  const dim = rows.shape[1]
-  if (labels.kind !== "numeric" || labels.dtype !== "<f4" || labels.shape[0] !== artifact.value.labels.length || labels.shape[1] !== dim) {
-    throw new Error(`${artifact.file(label_embeddings)}: expected float32 label embeddings of shape (${artifact.value.labels.length}, ${dim}), found (${labels.shape.join(", ")})`)
-  }
-  return { rows: rows.data as Float32Array, labels: labels.data as Float32Array, dim }
+  if (embeddings === undefined || label_embeddings === undefined) return Either.right(undefined)
+  return Either.flatMap(Either.all([readNpy(artifact.file(embeddings)), readNpy(artifact.file(label_embeddings))]).pipe(Either.mapLeft(fromReadError)), ([rows, labels]) => {
+    if (rows.kind !== "numeric" || rows.dtype !== "<f4" || rows.shape.length !== 2 || rows.shape[0] !== artifact.value.rows) {
+      return artifactError(`${artifact.file(embeddings)}: expected float32 embeddings of ${artifact.value.rows} rows, found shape (${rows.shape.join(", ")})`)
+    }
+    const dim = rows.shape[1]
+    if (labels.kind !== "numeric" || labels.dtype !== "<f4" || labels.shape[0] !== artifact.value.labels.length || labels.shape[1] !== dim) {
+      return artifactError(`${artifact.file(label_embeddings)}: expected float32 label embeddings of shape (${artifact.value.labels.length}, ${dim}), found (${labels.shape.join(", ")})`)
+    }
+    return Either.right({ rows: rows.data as Float32Array, labels: labels.data as Float32Array, dim })
+  })
 }
 
 /** The segment scores of an evaluation artifact (rows x labels). */
-export const readScores = (artifact: Artifact<Evaluation>): Float32Array => {
+export const readScores = (artifact: Artifact<Evaluation>): Either.Either<Float32Array, ArtifactReadError> => {
   const file = artifact.file(artifact.value.files.scores)
-  const a = readNpy(file)
   const { rows, labels } = { rows: artifact.value.rows, labels: artifact.value.labels.length }
-  if (a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== labels) {
-    throw new Error(`${file}: expected float32 scores of shape (${rows}, ${labels}), found (${a.shape.join(", ")})`)
-  }
-  return a.data as Float32Array
+  return Either.flatMap(Either.mapLeft(readNpy(file), fromReadError), (a) =>
+    a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== labels
+      ? artifactError(`${file}: expected float32 scores of shape (${rows}, ${labels}), found (${a.shape.join(", ")})`)
+      : Either.right(a.data as Float32Array),
+  )
 }

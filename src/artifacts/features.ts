@@ -2,8 +2,8 @@
  * The `features` artifact: one L x D float32 matrix per segment, in the segment index's order, in `features.npy` of
  * shape (segments, L, D) (numpy.load-able; read it in row chunks with NpyFloat32Reader).
  */
-import { Schema } from "effect"
-import { NpyFloat32Reader } from "../io/npy.ts"
+import { type Either, Schema } from "effect"
+import { NpyFloat32Reader, type NpyError } from "../io/npy.ts"
 import { codec, type Artifact } from "../runtime/stage.ts"
 
 export const FEATURES_FILE = "features.npy"
@@ -42,5 +42,5 @@ export const FeaturesCodec = codec("features", FeaturesSchema, {
 })
 
 /** A chunked reader over a features artifact's matrix; close it when done. */
-export const openFeatures = (artifact: Artifact<Features>): NpyFloat32Reader => new NpyFloat32Reader(artifact.file(artifact.value.file))
+export const openFeatures = (artifact: Artifact<Features>): Either.Either<NpyFloat32Reader, NpyError> => NpyFloat32Reader.open(artifact.file(artifact.value.file))
 

@@ -2,10 +2,11 @@
  * The `label-embeddings` artifact: one embedding per label of a vocabulary, as embeddings.npy (labels x dim,
  * float32), with the texts embedded and the provider that embedded them.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
+import { artifactError, type ArtifactReadError, fromReadError } from "./errors.ts"
 import { readNpy } from "../io/npy.ts"
 import { DEFAULT_TEMPLATE } from "../labels/text.ts"
-import { attempt, codec, StageError, type Artifact } from "../runtime/stage.ts"
+import { attempt, codec, StageError, stageError, type Artifact } from "../runtime/stage.ts"
 
 export const EMBEDDINGS_FILE = "embeddings.npy"
 
@@ -94,14 +95,13 @@ export interface LabelEmbeddingMatrix {
 
 /** The matrix of a label-embeddings artifact. */
 export const readLabelEmbeddings = (a: Artifact<LabelEmbeddings>): Effect.Effect<LabelEmbeddingMatrix, StageError> =>
-  attempt(`reading label embeddings of ${a.node}`, () => {
-    const arr = readNpy(a.file(a.value.file))
-    if (arr.kind !== "numeric" || !(arr.data instanceof Float32Array)) throw new Error(`${a.file(a.value.file)}: expected float32`)
+  Either.flatMap(Either.mapLeft(readNpy(a.file(a.value.file)), fromReadError), (arr): Either.Either<LabelEmbeddingMatrix, ArtifactReadError> => {
+    if (arr.kind !== "numeric" || !(arr.data instanceof Float32Array)) return artifactError(`${a.file(a.value.file)}: expected float32`)
     if (arr.shape[0] !== a.value.labels.length || arr.shape[1] !== a.value.dim) {
-      throw new Error(`${a.file(a.value.file)}: shape (${arr.shape.join(", ")}) does not match ${a.value.labels.length} labels x ${a.value.dim}`)
+      return artifactError(`${a.file(a.value.file)}: shape (${arr.shape.join(", ")}) does not match ${a.value.labels.length} labels x ${a.value.dim}`)
     }
-    return { dataset: a.value.dataset, labels: a.value.labels, dim: a.value.dim, matrix: arr.data }
-  })
+    return Either.right({ dataset: a.value.dataset, labels: a.value.labels, dim: a.value.dim, matrix: arr.data })
+  }).pipe(Effect.mapError(stageError(`reading label embeddings of ${a.node}`)))
 
 export const LabelEmbeddingsCodec = codec("label-embeddings", LabelEmbeddingsSchema, {
   summarize: (v) =>

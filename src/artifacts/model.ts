@@ -6,7 +6,8 @@
  * says so with `standardised: true`; the net then sees (x - input_mean) / input_std of the concatenated layers x.
  * Models written before standardisation existed lack the flag and read as unstandardised.
  */
-import { Schema } from "effect"
+import { Either, Schema } from "effect"
+import { ArtifactReadError, artifactError, fromReadError } from "./errors.ts"
 import { codec, type Artifact } from "../runtime/stage.ts"
 import { LabelEmbedSettings } from "./label-embeddings.ts"
 import { buildNet, NetConfig, type Weights } from "../model/nets.ts"
@@ -75,55 +76,57 @@ export const ModelCodec = codec("model", ModelSchema, {
     `best validation F1 ${m.best_val_f1.toFixed(4)} at epoch ${m.best_epoch}/${m.curves.length}`,
 })
 
-export const saveWeights = (file: string, config: NetConfig, weights: Weights, standardiser?: Standardiser): void => {
+export const saveWeights = (file: string, config: NetConfig, weights: Weights, standardiser?: Standardiser): Either.Either<void, ArtifactReadError> => {
   const net = buildNet(config)
   const tensors = new Map<string, NamedTensor>(net.params.map((p) => [p.name, { shape: p.shape, data: weights.get(p.name)! }]))
   if (standardiser !== undefined) {
     if (standardiser.mean.length !== config.in_dim || standardiser.std.length !== config.in_dim) {
-      throw new Error(`${file}: standardisation statistics have ${standardiser.mean.length} columns, the net takes ${config.in_dim}`)
+      return artifactError(`${file}: standardisation statistics have ${standardiser.mean.length} columns, the net takes ${config.in_dim}`)
     }
     tensors.set(INPUT_MEAN, { shape: [config.in_dim], data: standardiser.mean })
     tensors.set(INPUT_STD, { shape: [config.in_dim], data: standardiser.std })
   }
-  writeSafetensors(file, tensors, { format: "mea", net: config.net, layout: "linear weights (in, out)" })
+  return Either.try({
+    try: () => writeSafetensors(file, tensors, { format: "mea", net: config.net, layout: "linear weights (in, out)" }),
+    catch: (cause) => new ArtifactReadError({ message: cause instanceof Error ? cause.message : String(cause), cause }),
+  })
 }
 
 /**
  * The tensors of a model's weights file, read (and every block checked) once: pass them to both loadWeights and
  * loadStandardiser, which would otherwise each read and hash the whole file (51 MB for the reference net).
  */
-export const readModelTensors = (model: Artifact<Model>): Map<string, NamedTensor> => readSafetensors(model.file(model.value.weights))
+export const readModelTensors = (model: Artifact<Model>): Either.Either<Map<string, NamedTensor>, ArtifactReadError> =>
+  Either.mapLeft(readSafetensors(model.file(model.value.weights)), fromReadError)
 
 /** The input standardisation of a model: undefined for a model trained on raw features. */
-export const loadStandardiser = (model: Artifact<Model>, tensors?: ReadonlyMap<string, NamedTensor>): Standardiser | undefined => {
-  if (model.value.standardised !== true) return undefined
+export const loadStandardiser = (model: Artifact<Model>, tensors: ReadonlyMap<string, NamedTensor>): Either.Either<Standardiser | undefined, ArtifactReadError> => {
+  if (model.value.standardised !== true) return Either.right(undefined)
   const file = model.file(model.value.weights)
-  tensors ??= readSafetensors(file)
-  const column = (name: string): Float32Array => {
+  const column = (name: string): Either.Either<Float32Array, ArtifactReadError> => {
     const t = tensors.get(name)
-    if (t === undefined) throw new Error(`${file}: the model is marked standardised but has no tensor '${name}'`)
+    if (t === undefined) return artifactError(`${file}: the model is marked standardised but has no tensor '${name}'`)
     if (t.shape.length !== 1 || t.shape[0] !== model.value.config.in_dim) {
-      throw new Error(`${file}: tensor '${name}' has shape (${t.shape.join(", ")}), expected (${model.value.config.in_dim})`)
+      return artifactError(`${file}: tensor '${name}' has shape (${t.shape.join(", ")}), expected (${model.value.config.in_dim})`)
     }
-    return t.data
+    return Either.right(t.data)
   }
-  const mean = column(INPUT_MEAN)
-  const std = column(INPUT_STD)
-  const bad = std.findIndex((v) => !(v > 0) || !Number.isFinite(v))
-  if (bad >= 0) throw new Error(`${file}: tensor '${INPUT_STD}' column ${bad} is ${std[bad]}; standard deviations must be positive and finite`)
-  return { mean, std }
+  return Either.flatMap(Either.all([column(INPUT_MEAN), column(INPUT_STD)]), ([mean, std]) => {
+    const bad = std.findIndex((v) => !(v > 0) || !Number.isFinite(v))
+    if (bad >= 0) return artifactError(`${file}: tensor '${INPUT_STD}' column ${bad} is ${std[bad]}; standard deviations must be positive and finite`)
+    return Either.right({ mean, std })
+  })
 }
 
 /** The model's weights, checked against its configuration (every parameter present with its shape). */
-export const loadWeights = (model: Artifact<Model>, tensors?: ReadonlyMap<string, NamedTensor>): Weights => {
+export const loadWeights = (model: Artifact<Model>, tensors: ReadonlyMap<string, NamedTensor>): Either.Either<Weights, ArtifactReadError> => {
   const file = model.file(model.value.weights)
-  tensors ??= readSafetensors(file)
   const weights: Weights = new Map()
   for (const p of buildNet(model.value.config).params) {
     const t = tensors.get(p.name)
-    if (t === undefined) throw new Error(`${file}: missing tensor '${p.name}'`)
-    if (t.shape.join(",") !== p.shape.join(",")) throw new Error(`${file}: tensor '${p.name}' has shape (${t.shape.join(", ")}), expected (${p.shape.join(", ")})`)
+    if (t === undefined) return artifactError(`${file}: missing tensor '${p.name}'`)
+    if (t.shape.join(",") !== p.shape.join(",")) return artifactError(`${file}: tensor '${p.name}' has shape (${t.shape.join(", ")}), expected (${p.shape.join(", ")})`)
     weights.set(p.name, t.data)
   }
-  return weights
+  return Either.right(weights)
 }

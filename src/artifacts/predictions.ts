@@ -3,10 +3,11 @@
  * song-scores.npy (songs x labels, float32) and segment-scores.npy (segments x labels, float32; the rows of song i are
  * first_row .. first_row + segments - 1). The JSON form (`mea show --json`) inlines every score by label.
  */
-import { Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
+import { artifactError, type ArtifactReadError, fromReadError } from "./errors.ts"
 import { readNpy } from "../io/npy.ts"
 import { Aggregation } from "../model/vote.ts"
-import { attempt, type Artifact, codec } from "../runtime/stage.ts"
+import { attempt, type Artifact, codec, stageError } from "../runtime/stage.ts"
 
 export const SONG_SCORES_FILE = "song-scores.npy"
 export const SEGMENT_SCORES_FILE = "segment-scores.npy"
@@ -36,34 +37,35 @@ export const PredictionsSchema = Schema.Struct({
 })
 export type Predictions = typeof PredictionsSchema.Type
 
-const matrix = (file: string, rows: number, cols: number): Float32Array => {
-  const a = readNpy(file)
-  if (a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== cols) {
-    throw new Error(`${file}: expected float32 of shape (${rows}, ${cols}), found (${a.shape.join(", ")})`)
-  }
-  return a.data as Float32Array
-}
+const matrix = (file: string, rows: number, cols: number): Either.Either<Float32Array, ArtifactReadError> =>
+  Either.flatMap(Either.mapLeft(readNpy(file), fromReadError), (a) =>
+    a.kind !== "numeric" || a.dtype !== "<f4" || a.shape[0] !== rows || a.shape[1] !== cols
+      ? artifactError(`${file}: expected float32 of shape (${rows}, ${cols}), found (${a.shape.join(", ")})`)
+      : Either.right(a.data as Float32Array),
+  )
 
 /** Song scores (songs x labels) and segment scores (segments x labels) of a predictions artifact. */
-export const readPredictionScores = (a: Artifact<Predictions>): { readonly songs: Float32Array; readonly segments: Float32Array } => {
+export const readPredictionScores = (a: Artifact<Predictions>): Either.Either<{ readonly songs: Float32Array; readonly segments: Float32Array }, ArtifactReadError> => {
   const v = a.value
   const segments = v.songs.reduce((n, s) => n + s.segments, 0)
-  return {
+  return Either.all({
     songs: matrix(a.file(v.files.song_scores), v.songs.length, v.labels.length),
     segments: matrix(a.file(v.files.segment_scores), segments, v.labels.length),
-  }
+  })
 }
 
 export const PredictionsCodec = codec("predictions", PredictionsSchema, {
   summarize: (p) =>
     `${p.songs.length} songs tagged with ${p.labels.length} labels (top-${p.k}, ${p.aggregation})` + (p.skipped.length > 0 ? `, ${p.skipped.length} files skipped` : ""),
   toJson: (a) =>
-    attempt(`reading the scores of ${a.node}`, () => {
-      const s = readPredictionScores(a)
+    Effect.gen(function* () {
+      const what = `reading the scores of ${a.node}`
+      const s = yield* Effect.mapError(readPredictionScores(a), stageError(what))
+      const encoded = yield* attempt(what, () => Schema.encodeSync(PredictionsSchema)(a.value))
       const L = a.value.labels.length
       const row = (m: Float32Array, r: number) => Object.fromEntries(a.value.labels.map((l, j) => [l, m[r * L + j]]))
       return {
-        ...Schema.encodeSync(PredictionsSchema)(a.value),
+        ...encoded,
         songs: a.value.songs.map((song, i) => ({
           ...song,
           scores: row(s.songs, i),

@@ -2,7 +2,8 @@
  * The `segments` artifact: the segment index of a decoded data set (track, segment number, start and end sample per
  * row) and readers that take each segment's samples from the decoded audio without copying them.
  */
-import { Schema } from "effect"
+import { Either, Schema } from "effect"
+import { ArtifactReadError, artifactError } from "./errors.ts"
 import * as fs from "node:fs"
 import { readVerifiedFile } from "../runtime/integrity.ts"
 import type { PcmReader } from "../audio/pcm.ts"
@@ -47,14 +48,24 @@ export const SEGMENT_COLUMNS = 4
 export const SEGMENT_FILE = "segments.u32"
 
 /** The whole index as one typed array (4 uint32 per row). */
-export const readSegmentTable = (artifact: Artifact<Segments>): Uint32Array => {
-  const buf = readVerifiedFile(artifact.file(artifact.value.file))
-  const table = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
-  if (table.length !== artifact.value.count * SEGMENT_COLUMNS) {
-    throw new Error(`${artifact.file(artifact.value.file)}: expected ${artifact.value.count} rows of ${SEGMENT_COLUMNS} uint32, found ${table.length / SEGMENT_COLUMNS}`)
-  }
-  return table
-}
+export const readSegmentTable = (artifact: Artifact<Segments>): Either.Either<Uint32Array, ArtifactReadError> =>
+  Either.flatMap(
+    Either.try({ try: () => readVerifiedFile(artifact.file(artifact.value.file)), catch: (cause) => new ArtifactReadError({ message: cause instanceof Error ? cause.message : String(cause), cause }) }),
+    (buf) => {
+      const table = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength))
+      if (table.length !== artifact.value.count * SEGMENT_COLUMNS) {
+        return artifactError(`${artifact.file(artifact.value.file)}: expected ${artifact.value.count} rows of ${SEGMENT_COLUMNS} uint32, found ${table.length / SEGMENT_COLUMNS}`)
+      }
+      return Either.right(table)
+    },
+  )
+
+/**
+ * For the synchronous sample iterators below, whose consumers pull segments in a loop and wrap each pull (see
+ * src/features/extractor.ts): the table's typed error goes on as a plain Error carrying the same message.
+ */
+const tableOrThrow = (artifact: Artifact<Segments>): Uint32Array =>
+  Either.getOrThrowWith(readSegmentTable(artifact), (e) => new Error(e.message, { cause: e }))
 
 export const segmentRow = (artifact: Artifact<Segments>, table: Uint32Array, i: number): SegmentRow => ({
   track: table[i * SEGMENT_COLUMNS],
@@ -65,10 +76,8 @@ export const segmentRow = (artifact: Artifact<Segments>, table: Uint32Array, i: 
 })
 
 /** All rows (convenient for small data sets; large ones iterate the table). */
-export const readSegments = (artifact: Artifact<Segments>): Array<SegmentRow> => {
-  const table = readSegmentTable(artifact)
-  return Array.from({ length: artifact.value.count }, (_, i) => segmentRow(artifact, table, i))
-}
+export const readSegments = (artifact: Artifact<Segments>): Either.Either<Array<SegmentRow>, ArtifactReadError> =>
+  Either.map(readSegmentTable(artifact), (table) => Array.from({ length: artifact.value.count }, (_, i) => segmentRow(artifact, table, i)))
 
 /**
  * Iterates segments as float32 samples (exactly `length` each, zero-padded past the track's end), reading the decoded
@@ -80,7 +89,7 @@ export function* iterateSegmentSamples(
   from = 0,
   to = segments.value.count,
 ): Generator<{ readonly row: SegmentRow; readonly samples: Float32Array }> {
-  const table = readSegmentTable(segments)
+  const table = tableOrThrow(segments)
   const reader: PcmReader = openDecoded(decoded)
   try {
     for (let i = from; i < to; i++) {

@@ -3,51 +3,56 @@
  * which feature rows belong to which split, their labels as indices of the vocabulary, and the label embeddings in
  * vocabulary order. Every mismatch between artifacts is reported with both sides named.
  */
+import { Data, Either } from "effect"
 import * as fs from "node:fs"
 import type { Artifact } from "../runtime/stage.ts"
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import { readSegmentTable, type Segments } from "../artifacts/segments.ts"
 
+/** Upstream artifacts that do not fit together (or a features file imported by reference that is gone or changed). */
+export class DataError extends Data.TaggedError("DataError")<{ readonly message: string; readonly cause?: unknown }> {}
+
+const fail = (message: string): Either.Either<never, DataError> => Either.left(new DataError({ message }))
+
 /** The feature matrix of a features artifact: its own file, or the files it was imported from by reference. */
-export const featureFiles = (features: Artifact<Features>): Array<string> => {
+export const featureFiles = (features: Artifact<Features>): Either.Either<Array<string>, DataError> => {
   const sources = features.value.sources
-  if (sources === undefined) return [features.file(features.value.file)]
-  return sources.map((src) => {
-    let bytes: number
-    try {
-      bytes = fs.statSync(src.path).size
-    } catch {
-      throw new Error(`features ${features.node} refer to ${src.path}, which no longer exists; restore it or rerun the import`)
-    }
-    if (bytes !== src.bytes) {
-      throw new Error(
-        `features ${features.node} refer to ${src.path}, which has changed since it was imported (${src.bytes} bytes then, ${bytes} now); rerun the pipeline to import it again`,
+  if (sources === undefined) return Either.right([features.file(features.value.file)])
+  return Either.all(
+    sources.map((src) => {
+      const bytes = Either.try({
+        try: () => fs.statSync(src.path).size,
+        catch: (cause) => new DataError({ message: `features ${features.node} refer to ${src.path}, which no longer exists; restore it or rerun the import`, cause }),
+      })
+      return Either.flatMap(bytes, (n) =>
+        n !== src.bytes
+          ? fail(`features ${features.node} refer to ${src.path}, which has changed since it was imported (${src.bytes} bytes then, ${n} now); rerun the pipeline to import it again`)
+          : Either.right(src.path),
       )
-    }
-    return src.path
-  })
+    }),
+  )
 }
 
 export type SplitChoice = "train" | "validation" | "test" | "all"
 
 /** The track id of every feature row (features are one row per segment, in the segment index's order). */
-export const rowTracks = (features: Artifact<Features>, segments: Artifact<Segments>): Array<string> => {
+export const rowTracks = (features: Artifact<Features>, segments: Artifact<Segments>): Either.Either<Array<string>, DataError> => {
   if (features.value.rows !== segments.value.count) {
-    throw new Error(
+    return fail(
       `features ${features.node} have ${features.value.rows} rows but segments ${segments.node} list ${segments.value.count} segments; ` +
         `the features must be computed from these segments`,
     )
   }
-  const table = readSegmentTable(segments)
-  return Array.from({ length: segments.value.count }, (_, i) => segments.value.tracks[table[i * 4]])
+  return Either.map(tableOf(segments), (table) => Array.from({ length: segments.value.count }, (_, i) => segments.value.tracks[table[i * 4]]))
 }
 
+const tableOf = (segments: Artifact<Segments>): Either.Either<Uint32Array, DataError> =>
+  Either.mapLeft(readSegmentTable(segments), (e) => new DataError({ message: e.message, cause: e }))
+
 /** The segment number (within its track) of each of the given feature rows. */
-export const segmentNumbers = (segments: Artifact<Segments>, rows: ReadonlyArray<number>): Array<number> => {
-  const table = readSegmentTable(segments)
-  return rows.map((r) => table[r * 4 + 1])
-}
+export const segmentNumbers = (segments: Artifact<Segments>, rows: ReadonlyArray<number>): Either.Either<Array<number>, DataError> =>
+  Either.map(tableOf(segments), (table) => rows.map((r) => table[r * 4 + 1]))
 
 export interface SplitRows {
   /** Feature row numbers. */
@@ -58,24 +63,25 @@ export interface SplitRows {
   readonly labels: Array<Array<number>>
 }
 
-export const splitRows = (dataset: Dataset, trackOfRow: ReadonlyArray<string>, split: SplitChoice, what: string): SplitRows => {
+export const splitRows = (dataset: Dataset, trackOfRow: ReadonlyArray<string>, split: SplitChoice, what: string): Either.Either<SplitRows, DataError> => {
   const byId = new Map(dataset.tracks.map((t) => [t.id, t]))
   const labelIndex = new Map(dataset.labels.map((l, i) => [l, i]))
   const out: SplitRows = { rows: [], tracks: [], labels: [] }
   for (let r = 0; r < trackOfRow.length; r++) {
     const t = byId.get(trackOfRow[r])
-    if (t === undefined) throw new Error(`${what}: feature row ${r} belongs to track '${trackOfRow[r]}', which data set '${dataset.name}' does not list`)
+    if (t === undefined) return fail(`${what}: feature row ${r} belongs to track '${trackOfRow[r]}', which data set '${dataset.name}' does not list`)
     if (split !== "all" && t.split !== split) continue
-    const labels = t.labels.map((l) => {
+    const labels: Array<number> = []
+    for (const l of t.labels) {
       const i = labelIndex.get(l)
-      if (i === undefined) throw new Error(`${what}: track '${t.id}' has label '${l}', which is not in the vocabulary of '${dataset.name}'`)
-      return i
-    })
+      if (i === undefined) return fail(`${what}: track '${t.id}' has label '${l}', which is not in the vocabulary of '${dataset.name}'`)
+      labels.push(i)
+    }
     out.rows.push(r)
     out.tracks.push(t.id)
     out.labels.push(labels)
   }
-  return out
+  return Either.right(out)
 }
 
 /** Binary truth matrix (rows x labels). */
@@ -95,15 +101,16 @@ export const alignEmbeddings = (
   matrix: Float32Array,
   dim: number,
   what: string,
-): Float32Array => {
+): Either.Either<Float32Array, DataError> => {
   const index = new Map(embedded.map((l, i) => [l, i]))
   const out = new Float32Array(vocabulary.length * dim)
-  vocabulary.forEach((l, i) => {
+  for (let i = 0; i < vocabulary.length; i++) {
+    const l = vocabulary[i]
     const j = index.get(l)
-    if (j === undefined) throw new Error(`${what}: no embedding for label '${l}' (embedded labels: ${embedded.slice(0, 8).join(", ")}${embedded.length > 8 ? ", ..." : ""})`)
+    if (j === undefined) return fail(`${what}: no embedding for label '${l}' (embedded labels: ${embedded.slice(0, 8).join(", ")}${embedded.length > 8 ? ", ..." : ""})`)
     out.set(matrix.subarray(j * dim, (j + 1) * dim), i * dim)
-  })
-  return out
+  }
+  return Either.right(out)
 }
 
 /** The feature layers to use: given, or all layers of the built-in extractor, or MERT's 3, 6, 9, 12. */

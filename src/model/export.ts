@@ -8,16 +8,16 @@ import { Effect, Schema } from "effect"
 import * as fs from "node:fs"
 import type onnxProto from "onnx-proto"
 import { lazyRequire } from "../util/lazy.ts"
-import { attempt, type Artifact, type StageError } from "../runtime/stage.ts"
+import { attempt, stageError, type Artifact, type StageError } from "../runtime/stage.ts"
 import { INPUT_MEAN, INPUT_STD, loadStandardiser, loadWeights, ModelSchema, readModelTensors, type Model } from "../artifacts/model.ts"
 import { buildInferenceGraph, type InputTransform } from "./graphs.ts"
 import { buildNet } from "./nets.ts"
 
 export const exportOnnx = (model: Artifact<Model>, outPath: string): Effect.Effect<void, StageError> =>
   Effect.gen(function* () {
-    const tensors = yield* attempt(`reading the weights of model ${model.node}`, () => readModelTensors(model))
-    const weights = yield* attempt(`reading the weights of model ${model.node}`, () => loadWeights(model, tensors))
-    const standardiser = yield* attempt(`reading the input standardisation of model ${model.node}`, () => loadStandardiser(model, tensors))
+    const tensors = yield* Effect.mapError(readModelTensors(model), stageError(`reading the weights of model ${model.node}`))
+    const weights = yield* Effect.mapError(loadWeights(model, tensors), stageError(`reading the weights of model ${model.node}`))
+    const standardiser = yield* Effect.mapError(loadStandardiser(model, tensors), stageError(`reading the input standardisation of model ${model.node}`))
     const inDim = model.value.config.in_dim
     const transform: InputTransform | undefined =
       standardiser === undefined

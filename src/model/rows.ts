@@ -11,8 +11,15 @@
  *   libuv's thread pool, while onnxruntime computes on the main thread) into a small cache of recently used blocks.
  *   Below `inMemoryLimit` the compiled rows are simply kept in memory.
  */
+import { Either } from "effect"
 import * as fs from "node:fs"
 import { NpyFloat32Reader, NpyFloat32Writer, parseHeader } from "../io/npy.ts"
+
+/**
+ * This module's row sources are synchronous (training gathers rows in a tight loop) and report bad files as plain
+ * Errors, which the stages wrap with \`attempt\`; a reader's typed error is carried over by its message.
+ */
+const orThrow = <A>(r: Either.Either<A, { readonly message: string }>): A => Either.getOrThrowWith(r, (e) => new Error(e.message, { cause: e }))
 
 export interface RowSource {
   readonly dim: number
@@ -79,7 +86,7 @@ export const openRows = (files: string | ReadonlyArray<string>, layers: Readonly
   let width = 0
   try {
     for (const f of files) {
-      const reader = new NpyFloat32Reader(f)
+      const reader = orThrow(NpyFloat32Reader.open(f))
       counts.push(reader.rows)
       width = Math.max(width, reader.rowShape[reader.rowShape.length - 1] ?? 0)
       reader.close()
@@ -129,7 +136,7 @@ const concatRows = (parts: ReadonlyArray<RowSource>, counts: ReadonlyArray<numbe
 }
 
 const openFile = (file: string, layers: ReadonlyArray<number>, inMemoryLimit: number): RowSource => {
-  const reader = new NpyFloat32Reader(file)
+  const reader = orThrow(NpyFloat32Reader.open(file))
   let L: number
   let D: number
   try {
@@ -207,15 +214,15 @@ export const compileRows = (file: string | ReadonlyArray<string>, layers: Readon
       for (let s = 0; s < rows.length; s += chunk) raw.gather(rows.slice(s, s + chunk), all, s)
       return memoryRows(all, dim)
     }
-    const writer = new NpyFloat32Writer(options.scratch, rows.length, [dim])
+    const writer = orThrow(NpyFloat32Writer.open(options.scratch, rows.length, [dim]))
     try {
       const buffer = new Float32Array(chunk * dim)
       for (let s = 0; s < rows.length; s += chunk) {
         const n = Math.min(chunk, rows.length - s)
         raw.gather(rows.slice(s, s + n), buffer)
-        writer.write(n === chunk ? buffer : buffer.subarray(0, n * dim))
+        orThrow(writer.write(n === chunk ? buffer : buffer.subarray(0, n * dim)))
       }
-      writer.close()
+      orThrow(writer.close())
     } catch (e) {
       fs.rmSync(options.scratch, { force: true })
       throw e
@@ -236,7 +243,9 @@ export const blockRows = (
 ): RowSource => {
   const fd = fs.openSync(file, "r")
   const head = Buffer.alloc(4096)
-  const header = parseHeader(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file)
+  const parsed = parseHeader(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file)
+  if (Either.isLeft(parsed)) fs.closeSync(fd)
+  const header = orThrow(parsed)
   if (header.dtype !== "<f4" || header.shape.length !== 2) {
     fs.closeSync(fd)
     throw new Error(`${file}: expected a float32 matrix (rows, dim), found ${header.dtype} (${header.shape.join(", ")})`)

@@ -8,7 +8,12 @@
  * memory) are merged with Chan et al.'s pairwise update, which stays accurate for columns whose mean is large next to
  * their spread. The standard deviation is floored so a constant column maps to 0 rather than NaN.
  */
+import { Data, Either } from "effect"
 import type { RowSource } from "./rows.ts"
+
+export class StandardiseError extends Data.TaggedError("StandardiseError")<{ readonly message: string }> {}
+
+const fail = (message: string): Either.Either<never, StandardiseError> => Either.left(new StandardiseError({ message }))
 
 export interface Standardiser {
   /** Column means, float32 as stored and applied. */
@@ -27,8 +32,9 @@ export interface StatisticsInput {
   readonly rows: ReadonlyArray<number>
 }
 
-export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk = 1024, floor = STD_FLOOR): Standardiser => {
-  if (inputs.length === 0) throw new Error("standardisation: no rows to compute column statistics from")
+/** Fails on no rows, mismatched widths or a non-finite value; a row source that throws (see rows.ts) still throws. */
+export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk = 1024, floor = STD_FLOOR): Either.Either<Standardiser, StandardiseError> => {
+  if (inputs.length === 0) return fail("standardisation: no rows to compute column statistics from")
   const dim = inputs[0].source.dim
   const mean = new Float64Array(dim)
   const m2 = new Float64Array(dim)
@@ -36,7 +42,7 @@ export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk =
   const chunkM2 = new Float64Array(dim)
   let n = 0
   for (const input of inputs) {
-    if (input.source.dim !== dim) throw new Error(`standardisation: rows of '${input.name}' have ${input.source.dim} columns, those of '${inputs[0].name}' ${dim}`)
+    if (input.source.dim !== dim) return fail(`standardisation: rows of '${input.name}' have ${input.source.dim} columns, those of '${inputs[0].name}' ${dim}`)
     // Ascending order reads a file kept on disk front to back.
     const rows = Int32Array.from(input.rows).sort()
     const buffer = new Float32Array(Math.min(chunk, rows.length) * dim)
@@ -48,7 +54,7 @@ export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk =
       for (let r = 0; r < k; r++) {
         for (let j = 0; j < dim; j++) {
           const v = buffer[r * dim + j]
-          if (!Number.isFinite(v)) throw new Error(`standardisation: '${input.name}' feature row ${rows[s + r]}, column ${j} is ${v}; features must be finite`)
+          if (!Number.isFinite(v)) return fail(`standardisation: '${input.name}' feature row ${rows[s + r]}, column ${j} is ${v}; features must be finite`)
           chunkMean[j] += v
         }
       }
@@ -63,11 +69,11 @@ export const columnStatistics = (inputs: ReadonlyArray<StatisticsInput>, chunk =
       n = total
     }
   }
-  if (n === 0) throw new Error(`standardisation: no rows to compute column statistics from (${inputs.map((i) => `'${i.name}'`).join(", ")} list none)`)
-  return {
+  if (n === 0) return fail(`standardisation: no rows to compute column statistics from (${inputs.map((i) => `'${i.name}'`).join(", ")} list none)`)
+  return Either.right({
     mean: Float32Array.from(mean),
     std: Float32Array.from(m2, (v) => Math.max(Math.sqrt(v / n), floor)),
-  }
+  })
 }
 
 /**
@@ -83,11 +89,11 @@ export const standardiseInPlace = (s: Standardiser, data: Float32Array, offset: 
 }
 
 /** The same rows, standardised as they are gathered. */
-export const standardisedRows = (source: RowSource, s: Standardiser): RowSource => {
+export const standardisedRows = (source: RowSource, s: Standardiser): Either.Either<RowSource, StandardiseError> => {
   if (s.mean.length !== source.dim || s.std.length !== source.dim) {
-    throw new Error(`standardisation: statistics for ${s.mean.length} columns applied to rows of ${source.dim}`)
+    return fail(`standardisation: statistics for ${s.mean.length} columns applied to rows of ${source.dim}`)
   }
-  return {
+  return Either.right({
     dim: source.dim,
     gather: (indices, out, offset = 0) => {
       source.gather(indices, out, offset)
@@ -97,5 +103,5 @@ export const standardisedRows = (source: RowSource, s: Standardiser): RowSource 
     ...(source.prefetch === undefined ? {} : { prefetch: (indices: ArrayLike<number>) => source.prefetch!(indices) }),
     ...(source.ready === undefined ? {} : { ready: (indices: ArrayLike<number>) => source.ready!(indices) }),
     close: () => source.close(),
-  }
+  })
 }

@@ -2,9 +2,9 @@
  * The cores of the train and eval stages, written against upstream artifacts (features, segments, dataset) and label
  * embeddings as a plain matrix, so the stage files only wire codecs to them.
  */
-import { Effect, Fiber, Queue } from "effect"
+import { Effect, Either, Fiber, Queue } from "effect"
 import * as path from "node:path"
-import { attempt, attemptPromise, StageError, type Artifact, type Progress } from "../runtime/stage.ts"
+import { attempt, attemptPromise, StageError, stageError, type Artifact, type Progress } from "../runtime/stage.ts"
 import type { Dataset } from "../artifacts/dataset.ts"
 import type { Features } from "../artifacts/features.ts"
 import type { Segments } from "../artifacts/segments.ts"
@@ -68,17 +68,18 @@ export const trainModel = (
       if (i === 0) outDim = d.labels.dim
       else if (d.labels.dim !== outDim) return yield* fail(`train: label embeddings of '${name}' are ${d.labels.dim}-d, those of '${inputs[0].dataset.value.name}' ${outDim}-d`)
       const what = `train: data set '${name}'`
-      const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
-      const trainRows = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "train", what))
-      const embeddings = yield* attempt(what, () => alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
+      const tracks = yield* Effect.mapError(rowTracks(d.features, d.segments), stageError(what))
+      const trainRows = yield* Effect.mapError(splitRows(d.dataset.value, tracks, "train", what), stageError(what))
+      const embeddings = yield* Effect.mapError(alignEmbeddings(d.dataset.value.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`), stageError(what))
       const labelled = trainRows.rows.flatMap((row, j) => (trainRows.labels[j].length > 0 ? [{ row, labels: trainRows.labels[j] }] : []))
       if (labelled.length < trainRows.rows.length) {
         yield* env.progress.note(`${name}: ${trainRows.rows.length - labelled.length} training segments of unlabelled tracks left out`)
       }
       if (labelled.length === 0) return yield* fail(`${what} has no labelled segments in its train split`)
       // Only the chosen layers of the training rows, read once; row j of the source is labelled[j].
+      const files = yield* Effect.mapError(featureFiles(d.features), stageError(what))
       const source = yield* attempt(what, () =>
-        compileRows(featureFiles(d.features), layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...env.rows }),
+        compileRows(files, layers, labelled.map((t) => t.row), { scratch: path.join(env.outDir, `.train-rows-${i}.npy`), ...env.rows }),
       )
       sources.push(source)
       let clusterOf: Array<number> | undefined
@@ -93,9 +94,9 @@ export const trainModel = (
       const train = labelled.map((t, j) => ({ row: j, labels: t.labels }))
       sets.push({ name, labels: d.dataset.value.labels, embeddings, source, train, upsample, ...(clusterOf === undefined ? {} : { clusters: clusterOf }) })
       if (i === 0) {
-        const v = yield* attempt(what, () => splitRows(d.dataset.value, tracks, "validation", what))
+        const v = yield* Effect.mapError(splitRows(d.dataset.value, tracks, "validation", what), stageError(what))
         if (v.rows.length > 0) {
-          const vs = yield* attempt(what, () => compileRows(featureFiles(d.features), layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...env.rows }))
+          const vs = yield* attempt(what, () => compileRows(files, layers, v.rows, { scratch: path.join(env.outDir, ".validation-rows.npy"), ...env.rows }))
           sources.push(vs)
           validation = { source: vs, rows: v.rows.map((_, j) => j), labels: v.labels }
         }
@@ -145,7 +146,7 @@ export const trainModel = (
         (r) => void Queue.unsafeOffer(epochs, r),
       ),
     ).pipe(Effect.ensuring(Effect.zipRight(Queue.offer(epochs, null), Fiber.join(reporting))))
-    yield* attempt("train: writing the weights", () => saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser))
+    yield* Effect.mapError(saveWeights(path.join(env.outDir, WEIGHTS_FILE), config, result.weights, result.standardiser), stageError("train: writing the weights"))
     const model: Model = {
       config,
       weights: WEIGHTS_FILE,
@@ -182,21 +183,21 @@ export const embedFeatureRows = (
 ): Effect.Effect<Float32Array, StageError> =>
   Effect.gen(function* () {
     const m = model.value
-    const { weights, standardiser } = yield* attempt(`${who}: reading model ${model.node}`, () => {
-      const tensors = readModelTensors(model)
-      return { weights: loadWeights(model, tensors), standardiser: loadStandardiser(model, tensors) }
-    })
+    const { weights, standardiser } = yield* Either.flatMap(readModelTensors(model), (tensors) =>
+      Either.all({ weights: loadWeights(model, tensors), standardiser: loadStandardiser(model, tensors) }),
+    ).pipe(Effect.mapError(stageError(`${who}: reading model ${model.node}`)))
+    const files = yield* Effect.mapError(featureFiles(features), stageError(`${who}: features ${features.node}`))
     return yield* Effect.acquireUseRelease(
-      attempt(`${who}: features ${features.node}`, () => {
-        const raw = openRows(featureFiles(features), m.layers, inMemoryLimit)
-        if (standardiser === undefined) return raw
-        try {
-          return standardisedRows(raw, standardiser)
-        } catch (e) {
-          raw.close()
-          throw e
-        }
-      }),
+      attempt(`${who}: features ${features.node}`, () => openRows(files, m.layers, inMemoryLimit)).pipe(
+        Effect.flatMap((raw) =>
+          standardiser === undefined
+            ? Effect.succeed(raw)
+            : Either.match(standardisedRows(raw, standardiser), {
+                onLeft: (e) => Effect.sync(() => raw.close()).pipe(Effect.zipRight(Effect.fail(stageError(`${who}: features ${features.node}`)(e)))),
+                onRight: (rows) => Effect.succeed(rows),
+              }),
+        ),
+      ),
       (source) =>
         Effect.acquireUseRelease(
           attemptPromise(`${who}: starting onnxruntime`, () => NetEngine.create(buildNet(m.config), m.config.in_dim, { threads })),
@@ -226,14 +227,14 @@ export const evaluateModel = (
     }
     const k = s.k ?? referenceTopK(dataset)
     if (k === undefined) return yield* fail(`eval: no reference top-k for data set '${dataset.name}'; set k`)
-    const tracks = yield* attempt(what, () => rowTracks(d.features, d.segments))
-    const rows = yield* attempt(what, () => splitRows(dataset, tracks, s.split, what))
+    const tracks = yield* Effect.mapError(rowTracks(d.features, d.segments), stageError(what))
+    const rows = yield* Effect.mapError(splitRows(dataset, tracks, s.split, what), stageError(what))
     if (rows.rows.length === 0) return yield* fail(`${what} has no segments in split '${s.split}'`)
-    const embeddings = yield* attempt(what, () => alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`))
+    const embeddings = yield* Effect.mapError(alignEmbeddings(dataset.labels, d.labels.labels, d.labels.matrix, d.labels.dim, `${what}, label embeddings`), stageError(what))
     const emb = yield* embedFeatureRows(model, d.features, rows.rows, env.threads, "eval", env.rows?.inMemoryLimit)
     const n = rows.rows.length
     const scores = cosineScores(emb, n, embeddings, m.config.out_dim)
-    const segTable = yield* attempt(what, () => segmentNumbers(d.segments, rows.rows))
+    const segTable = yield* Effect.mapError(segmentNumbers(d.segments, rows.rows), stageError(what))
     return yield* writeEvaluation(env.outDir, {
       level: "segment",
       dataset: dataset.name,

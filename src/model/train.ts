@@ -13,6 +13,7 @@
  * training data sets (each row once, upsampling aside); validation rows go through the same transform.
  * Positive target: mean embedding of the segment's labels. Segments of tracks without labels are not trained on.
  */
+import { Either } from "effect"
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
 import { DropoutMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
@@ -23,7 +24,7 @@ import { Rng } from "./rng.ts"
 import type { RowSource } from "./rows.ts"
 import { ReduceLROnPlateau } from "./scheduler.ts"
 import type { TrainSettings } from "./settings.ts"
-import { columnStatistics, standardisedRows, type Standardiser } from "./standardise.ts"
+import { columnStatistics, type StandardiseError, standardisedRows, type Standardiser } from "./standardise.ts"
 
 export type Phase = "baseline1" | "baseline2" | "alignment"
 
@@ -175,6 +176,22 @@ class Targets {
   }
 }
 
+/** The training and validation rows standardised by the training rows' column statistics, if asked. */
+const standardiseInputs = (
+  rawSets: ReadonlyArray<TrainingSet>,
+  rawValidation: ValidationSet,
+  standardise: boolean,
+): Either.Either<{ readonly standardiser: Standardiser | undefined; readonly sets: ReadonlyArray<TrainingSet>; readonly validation: ValidationSet }, StandardiseError> => {
+  if (!standardise) return Either.right({ standardiser: undefined, sets: rawSets, validation: rawValidation })
+  return Either.gen(function* () {
+    const standardiser = yield* columnStatistics(rawSets.map((s) => ({ name: s.name, source: s.source, rows: s.train.map((t) => t.row) })))
+    const sets: Array<TrainingSet> = []
+    for (const s of rawSets) sets.push({ ...s, source: yield* standardisedRows(s.source, standardiser) })
+    const validation = { ...rawValidation, source: yield* standardisedRows(rawValidation.source, standardiser) }
+    return { standardiser, sets, validation }
+  })
+}
+
 export const train = async (
   rawSets: ReadonlyArray<TrainingSet>,
   rawValidation: ValidationSet,
@@ -182,9 +199,10 @@ export const train = async (
   run: TrainRun,
   onEpoch: (r: EpochRecord) => void = () => undefined,
 ): Promise<TrainResult> => {
-  const standardiser = o.standardise ? columnStatistics(rawSets.map((s) => ({ name: s.name, source: s.source, rows: s.train.map((t) => t.row) }))) : undefined
-  const sets = standardiser === undefined ? rawSets : rawSets.map((s) => ({ ...s, source: standardisedRows(s.source, standardiser) }))
-  const validation = standardiser === undefined ? rawValidation : { ...rawValidation, source: standardisedRows(rawValidation.source, standardiser) }
+  const prepared = standardiseInputs(rawSets, rawValidation, o.standardise)
+  // A Promise API: its failure is a rejection, which the stage's attemptPromise turns into a StageError (tag as cause).
+  if (Either.isLeft(prepared)) return Promise.reject(prepared.left)
+  const { standardiser, sets, validation } = prepared.right
   const extra = standardiser === undefined ? {} : { standardiser }
   const dim = run.config.out_dim
   const clusterAware = o.phase !== "baseline1"

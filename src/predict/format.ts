@@ -1,5 +1,7 @@
 /** The output of `mea predict`: a table for people, CSV (long form: one row per song or segment and rank) or JSON. */
 import * as path from "node:path"
+import { Either } from "effect"
+import type { ArtifactReadError } from "../artifacts/errors.ts"
 import type { Artifact } from "../runtime/stage.ts"
 import { type Predictions, readPredictionScores } from "../artifacts/predictions.ts"
 
@@ -30,9 +32,11 @@ const topOf = (labels: ReadonlyArray<string>, scores: Float32Array, row: number,
 
 const csvCell = (s: string): string => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
 
-export const renderPredictions = (a: Artifact<Predictions>, o: RenderOptions): string => {
+export const renderPredictions = (a: Artifact<Predictions>, o: RenderOptions): Either.Either<string, ArtifactReadError> =>
+  Either.map(readPredictionScores(a), (scores) => render(a, o, scores))
+
+const render = (a: Artifact<Predictions>, o: RenderOptions, scores: { readonly songs: Float32Array; readonly segments: Float32Array }): string => {
   const p = a.value
-  const scores = readPredictionScores(a)
   const k = Math.min(p.k, p.labels.length)
   const segmentsOf = (song: Predictions["songs"][number]) =>
     Array.from({ length: song.segments }, (_, j) => ({

@@ -163,10 +163,10 @@ export const runPredict = (o: PredictOptions, registry: ReadonlyMap<string, Stag
       Effect.mapError((e) => new CacheError({ message: e.message })),
     )) as Artifact<Predictions>
     for (const s of artifact.value.skipped) failed.push(s)
-    const text = yield* Effect.try({
-      try: () => renderPredictions(artifact, { format: o.format, segmentScores: o.segmentScores, cwd, failed }),
-      catch: (e) => new CacheError({ message: `reading the predictions: ${e instanceof Error ? e.message : String(e)}` }),
-    })
+    const text = yield* Effect.mapError(
+      renderPredictions(artifact, { format: o.format, segmentScores: o.segmentScores, cwd, failed }),
+      (e) => new CacheError({ message: `reading the predictions: ${e.message}` }),
+    )
     if (o.output !== undefined) {
       yield* Effect.try({ try: () => fs.writeFileSync(o.output!, text), catch: (e) => new UsageError({ message: `-o ${o.output}: cannot write it (${String(e)})` }) })
     } else yield* Effect.sync(() => process.stdout.write(text))

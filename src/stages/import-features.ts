@@ -6,12 +6,12 @@
  * equals the record count of its `<part>_index.npy`; the rows together must be the segments of `segments` (an
  * import-segments node of the same parts).
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import { INDEX_SUFFIX, partFile, SOURCE_SUFFIX } from "../features/reference-import.ts"
 import { NpyFloat32Reader } from "../io/npy.ts"
 import { readRecordHeader } from "../io/npy-records.ts"
-import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 import { FeaturesCodec } from "../artifacts/features.ts"
 import { SegmentsCodec } from "../artifacts/segments.ts"
 
@@ -41,11 +41,13 @@ export const ImportFeaturesStage = defineStage({
       for (const part of p.parts) {
         const file = yield* attempt("import-features", () => partFile(folder, part, SOURCE_SUFFIX))
         const index = yield* attempt("import-features", () => partFile(folder, part, INDEX_SUFFIX))
-        const head = yield* attempt("import-features", () => {
-          const r = new NpyFloat32Reader(file)
-          r.close()
-          return r
-        })
+        const head = yield* Effect.mapError(
+          Either.map(NpyFloat32Reader.open(file), (r) => {
+            r.close()
+            return r
+          }),
+          stageError("import-features"),
+        )
         if (head.rowShape.length !== 2) {
           return yield* fail(`import-features: ${file}: expected shape (segments, layers, dim), found (${[head.rows, ...head.rowShape].join(", ")})`)
         }
@@ -57,7 +59,7 @@ export const ImportFeaturesStage = defineStage({
           return yield* fail(`import-features: ${file}: rows are ${L} x ${D}, but part '${p.parts[0]}' has ${shape[0]} x ${shape[1]}`)
         }
         shape = [L, D]
-        const records = yield* attempt("import-features", () => readRecordHeader(index).rows)
+        const records = yield* Effect.mapError(Either.map(readRecordHeader(index), (h) => h.rows), stageError("import-features"))
         if (records !== head.rows) {
           return yield* fail(`import-features: ${file} has ${head.rows} rows but ${index} has ${records} records; each row needs its index record`)
         }

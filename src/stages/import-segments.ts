@@ -5,12 +5,12 @@
  * Every track id must be a track of the data set (its JSON metadata, read with `audio: none` when there is no audio).
  * Use with import-features, which checks the source matrices against this index.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { INDEX_SUFFIX, partFile } from "../features/reference-import.ts"
 import { readStringField } from "../io/npy-records.ts"
-import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
 import { SEGMENT_FILE, SegmentsCodec } from "../artifacts/segments.ts"
 
@@ -45,7 +45,7 @@ export const ImportSegmentsStage = defineStage({
       const rows: Array<number> = []
       for (const part of p.parts) {
         const file = yield* attempt("import-segments", () => partFile(folder, part, INDEX_SUFFIX))
-        const ids = yield* attempt("import-segments", () => readStringField(file, p.field))
+        const ids = yield* Effect.mapError(readStringField(file, p.field), stageError("import-segments"))
         for (const [r, id] of ids.entries()) {
           if (!known.has(id)) {
             return yield* fail(

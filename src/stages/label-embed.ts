@@ -76,7 +76,7 @@ export const LabelEmbedStage = defineStage({
         yield* ctx.progress.warn(`${datasetName}: label ${JSON.stringify(o.label)}: ${o.words.map((w) => JSON.stringify(w)).join(", ")} not in the word vectors (text ${JSON.stringify(o.text)})`)
       }
       const m = embedded.matrix
-      yield* attempt(`writing ${EMBEDDINGS_FILE}`, () => writeNpyFloat32(path.join(ctx.outDir, EMBEDDINGS_FILE), [m.labels.length, m.dim], m.matrix))
+      yield* Effect.mapError(writeNpyFloat32(path.join(ctx.outDir, EMBEDDINGS_FILE), [m.labels.length, m.dim], m.matrix), stageError(`writing ${EMBEDDINGS_FILE}`))
       yield* ctx.progress.note(`${datasetName}: ${m.labels.length} labels embedded (${p.provider}, dim ${m.dim})`)
       const value: LabelEmbeddings = {
         dataset: datasetName,
@@ -113,13 +113,14 @@ const precomputed = (p: LabelEmbedParams, file: string | undefined, wanted: Read
     if (p.template !== DEFAULT_TEMPLATE || p.augmentation !== undefined) {
       return yield* fail("template and augmentation do not apply to precomputed embeddings (the file already holds the vectors)")
     }
-    const all = yield* attempt("reading precomputed label embeddings", () =>
+    const all = yield* Effect.mapError(
       readLabelMatrix(file, { labelsKey: p.labels_key, featuresKey: p.features_key, ...(wanted !== undefined ? { labels: wanted } : {}) }),
+      stageError("reading precomputed label embeddings"),
     )
     if (all.labels.length === 0) return yield* fail(`${file}: holds no labels`)
     const empty = all.labels.findIndex((l) => l.trim().length === 0)
     if (empty >= 0) return yield* fail(`${file}: label ${empty} is empty`)
-    const m = wanted === undefined ? all : yield* attempt("selecting labels", () => selectLabels(all, wanted, file))
+    const m = wanted === undefined ? all : yield* Effect.mapError(selectLabels(all, wanted, file), stageError("selecting labels"))
     const matrix = p.normalise === true ? toMatrix(m.labels, m.labels.map((_, i) => m.matrix.subarray(i * m.dim, (i + 1) * m.dim)), true) : m
     return { matrix, texts: m.labels.map((l) => [l]), oov: [] }
   })

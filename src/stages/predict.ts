@@ -26,7 +26,7 @@ import { openRows } from "../model/rows.ts"
 import { embedFeatureRows } from "../model/train-and-eval.ts"
 import { cosineScores } from "../model/train.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
-import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 
 export const PredictParams = Schema.Struct({
   aggregation: Schema.optionalWith(Aggregation, { default: () => "vote" as const }),
@@ -117,7 +117,7 @@ export const PredictStage = defineStage({
         }
         seconds = seg.value.seconds
         hop = seg.value.hop
-        const rows = yield* attempt(`predict: reading ${seg.node}`, () => readSegments(seg))
+        const rows = yield* Effect.mapError(readSegments(seg), stageError(`predict: reading ${seg.node}`))
         if (rows.length === 0) continue
         const all = rows.map((_, i) => i)
         const emb =
@@ -155,10 +155,9 @@ export const PredictStage = defineStage({
       const songIndex = songRows(rowSongs)
       const song = aggregateSongs(p.aggregation, { scores, labels: L, embeddings: { rows: rowsEmb, labels: labels.matrix, dim: m.config.out_dim } }, songIndex, p.k)
       const songScores = Float32Array.from(song.scores)
-      yield* attempt("predict: writing the scores", () => {
-        writeNpyFloat32(path.join(ctx.outDir, SONG_SCORES_FILE), [songList.length, L], songScores)
-        writeNpyFloat32(path.join(ctx.outDir, SEGMENT_SCORES_FILE), [rowSongs.length, L], scores)
-      })
+      const written = stageError("predict: writing the scores")
+      yield* Effect.mapError(writeNpyFloat32(path.join(ctx.outDir, SONG_SCORES_FILE), [songList.length, L], songScores), written)
+      yield* Effect.mapError(writeNpyFloat32(path.join(ctx.outDir, SEGMENT_SCORES_FILE), [rowSongs.length, L], scores), written)
       const kk = Math.min(p.k, L)
       const top = songList.map((_, i) => {
         const chosen = labels.labels.flatMap((label, j) => (song.predicted[i * L + j] === 1 ? [{ label, score: songScores[i * L + j] }] : []))

@@ -4,11 +4,11 @@
  * similarity; the default), `mean-score` (top-k of the mean cosine) or `mean-embedding` (top-k of the cosine of the
  * mean model output). Truth per song comes from the data set. Same metrics and chance level as eval.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Either, Schema } from "effect"
 import { truthMatrix } from "../model/data.ts"
 import { EvaluationCodec, readEmbeddings, readScores, writeEvaluation } from "../artifacts/evaluation.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
-import { attempt, defineStage, Input, StageError } from "../runtime/stage.ts"
+import { attempt, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
 import { DatasetCodec } from "../artifacts/dataset.ts"
 import { ChanceSettings } from "../model/settings.ts"
 
@@ -42,8 +42,8 @@ export const VoteStage = defineStage({
         return yield* Effect.fail(new StageError({ message: `vote: the labels of ${seg.node} differ from the vocabulary of data set '${dataset.name}'` }))
       }
       const k = ctx.params.k ?? seg.value.k
-      const scores = yield* attempt(`vote: reading ${seg.node}`, () => readScores(seg))
-      const embeddings = aggregation === "mean-embedding" ? yield* attempt(`vote: reading ${seg.node}`, () => readEmbeddings(seg)) : undefined
+      const scores = yield* Effect.mapError(readScores(seg), stageError(`vote: reading ${seg.node}`))
+      const embeddings = aggregation === "mean-embedding" ? yield* Effect.mapError(readEmbeddings(seg), stageError(`vote: reading ${seg.node}`)) : undefined
       if (aggregation === "mean-embedding" && embeddings === undefined) {
         return yield* Effect.fail(new StageError({ message: `vote: aggregation mean-embedding needs the model outputs, and ${seg.node} was made by an eval stage older than version 3, which did not keep them; rerun it` }))
       }

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -43,7 +44,7 @@ describe("segment", () => {
     expect(seg.value.count).toBe(expected.reduce((a, b) => a + b, 0))
     expect(seg.value.short_tracks).toEqual(["t1", "t4"])
     expect(result.warnings).toEqual(["segment fixture: 2 track(s) shorter than 10 s padded to one segment: t1, t4"])
-    const rows = readSegments(seg)
+    const rows = Either.getOrThrow(readSegments(seg))
     durations.forEach((_, t) => expect(rows.filter((r) => r.id === `t${t}`).length).toBe(expected[t]))
     expect(rows.filter((r) => r.id === "t0")).toEqual([
       { track: 0, id: "t0", segment: 0, start: 0, end: 10000 },
@@ -77,7 +78,7 @@ describe("segment", () => {
 
   it("overlaps segments with a hop below the segment length", async () => {
     const result = await runStagePromise(SegmentStage, { params: { seconds: 10, hop: 5 }, inputs: { audio: decodedOf([25, 10, 12]) } })
-    const rows = readSegments(artifactFromResult<Segments>(result))
+    const rows = Either.getOrThrow(readSegments(artifactFromResult<Segments>(result)))
     expect(rows.map((r) => [r.id, r.start])).toEqual([
       ["t0", 0], ["t0", 5000], ["t0", 10000], ["t0", 15000],
       ["t1", 0],

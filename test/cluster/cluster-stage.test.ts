@@ -1,3 +1,4 @@
+import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -11,7 +12,7 @@ const embeddings = (dataset: string, rows: Record<string, ReadonlyArray<number>>
   const dir = tempDir()
   const labels = Object.keys(rows)
   const dim = rows[labels[0]].length
-  writeNpyFloat32(path.join(dir, "embeddings.npy"), [labels.length, dim], Float32Array.from(Object.values(rows).flat()))
+  Either.getOrThrow(writeNpyFloat32(path.join(dir, "embeddings.npy"), [labels.length, dim], Float32Array.from(Object.values(rows).flat())))
   const value: LabelEmbeddings = {
     dataset,
     provider: "precomputed",

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 /**
  * MeanShift parity with the reference: the reference's own label embeddings (label_expanded_*.npz, read by the
  * precomputed provider) clustered with the reference quantiles give exactly the reference label maps, cluster ids
@@ -60,7 +61,7 @@ describeWithShared("reference cluster maps", ["reference/resources", "reference/
       }
       // Centres match the reference's cluster_centers.npz order and values (float32 means).
       const { readNpz } = await import("../../src/io/npz.ts")
-      const centres = readNpz(path.join(REF, "clusters", pair.id, "cluster_centers.npz")).text_features
+      const centres = Either.getOrThrow(readNpz(path.join(REF, "clusters", pair.id, "cluster_centers.npz"))).text_features
       expect(centres.shape).toEqual([c.clusters, 384])
       const data = centres.data as Float64Array
       let maxDiff = 0

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 /**
  * The original implementation's preprocessed features ("Option B"): *_source.npy + *_index.npy written by NumPy here
  * (python3-numpy, installed by .ci/run), the real emotify JSON metadata read without audio.
@@ -80,9 +81,9 @@ describe("import of the original's preprocessed features", () => {
     const features = artifactOf(FeaturesCodec, feat.value as Features, feat.outDir)
     expect(features.value).toMatchObject({ extractor: "imported", layers: 13, dim: 4, rows: 5 })
     expect(chooseLayers(features.value, undefined)).toEqual([3, 6, 9, 12])
-    expect(rowTracks(features, segments)).toEqual(["1,classical", "1,classical", "2,classical", "201,electronic", "1,classical"])
+    expect(Either.getOrThrow(rowTracks(features, segments))).toEqual(["1,classical", "1,classical", "2,classical", "201,electronic", "1,classical"])
     for (const limit of [undefined, 0]) {
-      const rows = openRows(featureFiles(features), [12, 3], limit)
+      const rows = openRows(Either.getOrThrow(featureFiles(features)), [12, 3], limit)
       const out = new Float32Array(3 * 8)
       rows.gather([4, 2, 3], out)
       expect([...out]).toEqual([4, 2, 3].flatMap((r) => [120, 121, 122, 123, 30, 31, 32, 33].map((v) => r * 1000 + v)))
@@ -90,7 +91,9 @@ describe("import of the original's preprocessed features", () => {
     }
     // A source changed after the import is an error, not silently different rows.
     fs.appendFileSync(path.join(dir, "b_source.npy"), Buffer.alloc(16))
-    expect(() => featureFiles(features)).toThrow(/b_source\.npy, which has changed since it was imported \(\d+ bytes then, \d+ now\)/)
+    const changed = Either.getLeft(featureFiles(features))
+    expect(changed._tag === "Some" && changed.value._tag).toBe("DataError")
+    expect(changed._tag === "Some" ? changed.value.message : "").toMatch(/b_source\.npy, which has changed since it was imported \(\d+ bytes then, \d+ now\)/)
   })
 
   it("names the file and what disagrees: unknown track, shape, dtype, row counts, missing part, plain index", async () => {

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -53,7 +54,7 @@ describe("http provider", () => {
     expect(requests[0].body).toEqual({ model: "tiny", input: ["happy", "sad", "calm"] })
     expect(r.warnings.join("\n")).toMatch(/HTTP 429; retry 1\/4/)
     const v = r.value as LabelEmbeddings
-    const m = readNpy(path.join(r.outDir, v.file))
+    const m = Either.getOrThrow(readNpy(path.join(r.outDir, v.file)))
     expect(Array.from(m.data as Float32Array)).toEqual([...vectorOf("happy"), ...vectorOf("sad"), ...vectorOf("calm")])
     expect(v.model).toBe("tiny")
   })
@@ -109,7 +110,7 @@ describe("http provider", () => {
     expect(requests[0].body.input).toEqual(["music that feels happy", "music that feels sad", "music that feels calm", "music that feels peaceful"])
     const v = r.value as LabelEmbeddings
     expect(v.texts[2]).toEqual(["music that feels calm", "music that feels peaceful"])
-    const m = readNpy(path.join(r.outDir, v.file)).data as Float32Array
+    const m = Either.getOrThrow(readNpy(path.join(r.outDir, v.file))).data as Float32Array
     const a = vectorOf("music that feels calm")
     const b = vectorOf("music that feels peaceful")
     expect(Array.from(m.subarray(6, 9))).toEqual(a.map((x, k) => (x + b[k]) / 2))

@@ -55,7 +55,7 @@ const model = { path: TINY_SENTENCE_DIR, hash: "test", files: ["model.onnx", "se
 const embed = async (params: Record<string, unknown>) => {
   const r = await runStagePromise(LabelEmbedStage, { params: { provider: "onnx", ...params }, inputs: { model } })
   const v = r.value as LabelEmbeddings
-  const m = readNpy(path.join(r.outDir, v.file)).data as Float32Array
+  const m = Either.getOrThrow(readNpy(path.join(r.outDir, v.file))).data as Float32Array
   return { v, rows: v.labels.map((_, i) => Array.from(m.subarray(i * v.dim, (i + 1) * v.dim))) }
 }
 

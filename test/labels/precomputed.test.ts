@@ -1,14 +1,15 @@
 import { zipSync } from "fflate"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { writeNpyFloat32, readNpy } from "../../src/io/npy.ts"
+import { readLabelMatrix, selectLabels } from "../../src/labels/providers/precomputed.ts"
 import { decodeNpz } from "../../src/io/npz.ts"
 import { DatasetCodec } from "../../src/artifacts/dataset.ts"
 import { LabelEmbedStage } from "../../src/stages/label-embed.ts"
 import { type LabelEmbeddings, LabelEmbeddingsCodec, readLabelEmbeddings } from "../../src/artifacts/label-embeddings.ts"
-import { artifactFromResult, artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
-import { Effect } from "effect"
+import { artifactFromResult, artifactOf, runStage, tempDir } from "../support/stage-harness.ts"
+import { Effect, Either } from "effect"
 import { NodeContext } from "@effect/platform-node"
 
 /** An .npy of '<U' strings, as numpy writes it. */
@@ -25,7 +26,7 @@ const npyStrings = (values: ReadonlyArray<string>): Uint8Array => {
 }
 const npyFloats = (rows: ReadonlyArray<ReadonlyArray<number>>): Uint8Array => {
   const f = path.join(tempDir(), "m.npy")
-  writeNpyFloat32(f, [rows.length, rows[0].length], Float32Array.from(rows.flat()))
+  Either.getOrThrow(writeNpyFloat32(f, [rows.length, rows[0].length], Float32Array.from(rows.flat())))
   return new Uint8Array(fs.readFileSync(f))
 }
 
@@ -42,85 +43,156 @@ const npzFile = (members: Record<string, Uint8Array>): string => {
 }
 const asFile = (p: string) => ({ path: p, hash: "test" })
 
-const matrixOf = async (r: Awaited<ReturnType<typeof runStagePromise>>) =>
-  Effect.runPromise(readLabelEmbeddings(artifactFromResult<LabelEmbeddings>(r)))
+const matrixOf = (r: Effect.Effect.Success<ReturnType<typeof runStage>>) => readLabelEmbeddings(artifactFromResult<LabelEmbeddings>(r))
+const OPTIONS = { labelsKey: "labels", featuresKey: "text_features" }
 
 describe("npz", () => {
-  it("reads numpy string and float arrays, and names the file on errors", () => {
-    const z = decodeNpz(zipSync({ "labels.npy": npyStrings(["a", "bé"]), "x.npy": npyFloats([[1, 2]]) }), "t.npz")
-    expect(z.labels.data).toEqual(["a", "bé"])
-    expect(z.x.shape).toEqual([1, 2])
-    expect(() => decodeNpz(new Uint8Array([1, 2, 3]), "bad.npz")).toThrow(/bad.npz: not a readable .npz/)
-    expect(() => decodeNpz(zipSync({ "y.npy": new Uint8Array([1, 2]) }), "t.npz")).toThrow(/t.npz\[y\]/)
-  })
+  it.effect("reads numpy string and float arrays", () =>
+    Effect.gen(function* () {
+      const z = yield* decodeNpz(zipSync({ "labels.npy": npyStrings(["a", "bé"]), "x.npy": npyFloats([[1, 2]]) }), "t.npz")
+      expect(z.labels.data).toEqual(["a", "bé"])
+      expect(z.x.shape).toEqual([1, 2])
+    }),
+  )
 })
 
 describe("precomputed provider", () => {
   const file = npzFile({ "labels.npy": npyStrings(LABELS), "text_features.npy": npyFloats(ROWS) })
-  it("reads an .npz as stored (no renormalisation), named after the file", async () => {
-    const r = await runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file) } })
-    const v = r.value as LabelEmbeddings
-    expect(v.dataset).toBe("label_expanded_test")
-    expect(v.labels).toEqual(LABELS)
-    expect(v.normalised).toBe(false)
-    const m = await matrixOf(r)
-    expect(Array.from(m.matrix)).toEqual(Array.from(Float32Array.from(ROWS.flat())))
-  })
-  it("follows the dataset's vocabulary order and names missing labels", async () => {
-    const dataset = artifactOf(DatasetCodec, { name: "CAL500", format: "cal500", labels: ["joyful_activation", "angry, aggressive"], tracks: [], skipped: [] })
-    const r = await runStagePromise(LabelEmbedStage, { params: { provider: "precomputed", normalise: true }, inputs: { file: asFile(file), dataset } })
-    const v = r.value as LabelEmbeddings
-    expect(v.dataset).toBe("CAL500")
-    expect(v.labels).toEqual(["joyful_activation", "angry, aggressive"])
-    expect(Array.from((await matrixOf(r)).matrix)).toEqual([0, 0, 1, 0.6, 0.8, 0].map(Math.fround))
-    const other = artifactOf(DatasetCodec, { name: "X", format: "cal500", labels: ["sad", "calmness"], tracks: [], skipped: [] })
-    await expect(runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file), dataset: other } })).rejects.toMatchObject({
-      message: expect.stringMatching(/no embedding for "sad" \(file has "angry, aggressive", "calmness", "joyful_activation"\)/),
-    })
-  })
-  it("reads JSON (two forms) and a bare .npy with a label list", async () => {
-    const dir = tempDir()
-    fs.writeFileSync(path.join(dir, "a.json"), JSON.stringify({ labels: LABELS, embeddings: ROWS }))
-    fs.writeFileSync(path.join(dir, "b.json"), JSON.stringify(Object.fromEntries(LABELS.map((l, i) => [l, ROWS[i]]))))
-    fs.writeFileSync(path.join(dir, "c.npy"), npyFloats(ROWS))
-    for (const [f, params] of [
-      ["a.json", {}],
-      ["b.json", {}],
-      ["c.npy", { labels: LABELS }],
-    ] as const) {
-      const r = await runStagePromise(LabelEmbedStage, { params: { provider: "precomputed", ...params }, inputs: { file: asFile(path.join(dir, f)) } })
-      expect((r.value as LabelEmbeddings).labels).toEqual(LABELS)
-      expect(Array.from((await matrixOf(r)).matrix)).toEqual(Array.from(Float32Array.from(ROWS.flat())))
-    }
-    await expect(runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(path.join(dir, "c.npy")) } })).rejects.toMatchObject({
-      message: expect.stringMatching(/c.npy: a bare .npy holds no label names/),
-    })
-    fs.writeFileSync(path.join(dir, "d.json"), JSON.stringify({ labels: ["a"], embeddings: [[1], [2]] }))
-    await expect(runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(path.join(dir, "d.json")) } })).rejects.toMatchObject({
-      message: expect.stringMatching(/d.json: 1 labels but 2 embeddings/),
-    })
-  })
-  it("errors on an empty label, a wrong key, or a template it cannot apply", async () => {
-    const bad = npzFile({ "labels.npy": npyStrings(["ok", ""]), "text_features.npy": npyFloats([[1], [2]]) })
-    await expect(runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(bad) } })).rejects.toMatchObject({
-      message: expect.stringMatching(/label 1 is empty/),
-    })
-    await expect(
-      runStagePromise(LabelEmbedStage, { params: { provider: "precomputed", features_key: "feats" }, inputs: { file: asFile(file) } }),
-    ).rejects.toMatchObject({ message: expect.stringMatching(/no array 'feats' \(has labels, text_features\)/) })
-    await expect(
-      runStagePromise(LabelEmbedStage, { params: { provider: "precomputed", template: "music {label}" }, inputs: { file: asFile(file) } }),
-    ).rejects.toMatchObject({ message: expect.stringMatching(/do not apply to precomputed/) })
-    await expect(runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" } })).rejects.toMatchObject({
-      message: expect.stringMatching(/needs the `file` input/),
-    })
-  })
-  it("mea show --json gives the matrix", async () => {
-    const r = await runStagePromise(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file) } })
-    const json = (await Effect.runPromise(LabelEmbeddingsCodec.toJson!(artifactFromResult<LabelEmbeddings>(r)).pipe(Effect.provide(NodeContext.layer)))) as {
-      embeddings: Array<{ label: string; vector: Array<number> }>
-    }
-    expect(json.embeddings[2]).toEqual({ label: "joyful_activation", vector: [0, 0, 2] })
-    expect(readNpy(path.join(r.outDir, "embeddings.npy")).shape).toEqual([3, 3])
-  })
+  it.effect("reads an .npz as stored (no renormalisation), named after the file", () =>
+    Effect.gen(function* () {
+      const r = yield* runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file) } })
+      const v = r.value as LabelEmbeddings
+      expect(v.dataset).toBe("label_expanded_test")
+      expect(v.labels).toEqual(LABELS)
+      expect(v.normalised).toBe(false)
+      const m = yield* matrixOf(r)
+      expect(Array.from(m.matrix)).toEqual(Array.from(Float32Array.from(ROWS.flat())))
+    }),
+  )
+  it.effect("follows the dataset's vocabulary order and names missing labels", () =>
+    Effect.gen(function* () {
+      const dataset = artifactOf(DatasetCodec, { name: "CAL500", format: "cal500", labels: ["joyful_activation", "angry, aggressive"], tracks: [], skipped: [] })
+      const r = yield* runStage(LabelEmbedStage, { params: { provider: "precomputed", normalise: true }, inputs: { file: asFile(file), dataset } })
+      const v = r.value as LabelEmbeddings
+      expect(v.dataset).toBe("CAL500")
+      expect(v.labels).toEqual(["joyful_activation", "angry, aggressive"])
+      expect(Array.from((yield* matrixOf(r)).matrix)).toEqual([0, 0, 1, 0.6, 0.8, 0].map(Math.fround))
+      const other = artifactOf(DatasetCodec, { name: "X", format: "cal500", labels: ["sad", "calmness"], tracks: [], skipped: [] })
+      const e = yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file), dataset: other } }))
+      expect(e._tag).toBe("StageError")
+      expect(e.message).toBe(`selecting labels: ${file}: no embedding for "sad" (file has "angry, aggressive", "calmness", "joyful_activation")`)
+      // The provider's typed error is kept under the stage's.
+      expect(e.cause).toMatchObject({ _tag: "PrecomputedError" })
+    }),
+  )
+  it.effect("reads JSON (two forms) and a bare .npy with a label list", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      fs.writeFileSync(path.join(dir, "a.json"), JSON.stringify({ labels: LABELS, embeddings: ROWS }))
+      fs.writeFileSync(path.join(dir, "b.json"), JSON.stringify(Object.fromEntries(LABELS.map((l, i) => [l, ROWS[i]]))))
+      fs.writeFileSync(path.join(dir, "c.npy"), npyFloats(ROWS))
+      for (const [f, params] of [
+        ["a.json", {}],
+        ["b.json", {}],
+        ["c.npy", { labels: LABELS }],
+      ] as const) {
+        const r = yield* runStage(LabelEmbedStage, { params: { provider: "precomputed", ...params }, inputs: { file: asFile(path.join(dir, f)) } })
+        expect((r.value as LabelEmbeddings).labels).toEqual(LABELS)
+        expect(Array.from((yield* matrixOf(r)).matrix)).toEqual(Array.from(Float32Array.from(ROWS.flat())))
+      }
+      const bare = yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(path.join(dir, "c.npy")) } }))
+      expect(bare.message).toMatch(/c.npy: a bare .npy holds no label names/)
+      fs.writeFileSync(path.join(dir, "d.json"), JSON.stringify({ labels: ["a"], embeddings: [[1], [2]] }))
+      const counts = yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(path.join(dir, "d.json")) } }))
+      expect(counts.message).toMatch(/d.json: 1 labels but 2 embeddings/)
+    }),
+  )
+  it.effect("errors on an empty label, a wrong key, or a template it cannot apply", () =>
+    Effect.gen(function* () {
+      const bad = npzFile({ "labels.npy": npyStrings(["ok", ""]), "text_features.npy": npyFloats([[1], [2]]) })
+      expect((yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(bad) } }))).message).toMatch(/label 1 is empty/)
+      expect(
+        (yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed", features_key: "feats" }, inputs: { file: asFile(file) } }))).message,
+      ).toMatch(/no array 'feats' \(has labels, text_features\)/)
+      expect(
+        (yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed", template: "music {label}" }, inputs: { file: asFile(file) } }))).message,
+      ).toMatch(/do not apply to precomputed/)
+      expect((yield* Effect.flip(runStage(LabelEmbedStage, { params: { provider: "precomputed" } }))).message).toMatch(/needs the `file` input/)
+    }),
+  )
+  it.effect("mea show --json gives the matrix", () =>
+    Effect.gen(function* () {
+      const r = yield* runStage(LabelEmbedStage, { params: { provider: "precomputed" }, inputs: { file: asFile(file) } })
+      const json = (yield* LabelEmbeddingsCodec.toJson!(artifactFromResult<LabelEmbeddings>(r)).pipe(Effect.provide(NodeContext.layer))) as {
+        embeddings: Array<{ label: string; vector: Array<number> }>
+      }
+      expect(json.embeddings[2]).toEqual({ label: "joyful_activation", vector: [0, 0, 2] })
+      expect((yield* readNpy(path.join(r.outDir, "embeddings.npy"))).shape).toEqual([3, 3])
+    }),
+  )
+})
+
+describe("readLabelMatrix failures", () => {
+  const flipRead = (f: string, options = OPTIONS) => Effect.flip(readLabelMatrix(f, options))
+
+  it.effect("a reader's error becomes a PrecomputedError with the reader's message, its tag kept as the cause", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const notZip = path.join(dir, "x.npz")
+      fs.writeFileSync(notZip, "not a zip")
+      const e = yield* flipRead(notZip)
+      expect(e._tag).toBe("PrecomputedError")
+      expect(e.message.startsWith(`${notZip}: not a readable .npz (zip) archive: `)).toBe(true)
+      expect(e.cause).toMatchObject({ _tag: "NpzError" })
+      const badNpy = path.join(dir, "y.npy")
+      fs.writeFileSync(badNpy, "garbage bytes")
+      const n = yield* flipRead(badNpy, { ...OPTIONS, labels: ["a"] } as typeof OPTIONS)
+      expect(n.message).toBe(`${badNpy}: not an .npy file (bad magic)`)
+      expect(n.cause).toMatchObject({ _tag: "NpyError" })
+      const missing = yield* flipRead(path.join(dir, "none.npz"))
+      expect(missing.message).toMatch(/^ENOENT: no such file or directory/)
+    }),
+  )
+
+  it.effect("names the file and what is wrong for each malformed input", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const write = (name: string, content: string | Uint8Array) => {
+        const f = path.join(dir, name)
+        fs.writeFileSync(f, content)
+        return f
+      }
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [write("e.txt", "x"), "unknown embeddings file type '.txt' (expected .npz, .npy or .json)"],
+        [write("e.json", "{nope"), "not valid JSON: "],
+        [write("f.json", JSON.stringify({ labels: "a" })), `expected {"labels": [...], "embeddings": [[...]]} or {"<label>": [numbers]}`],
+        [write("g.json", JSON.stringify({ a: [1, 2], b: [3] })), `embedding 1 ("b") has 1 values, expected 2`],
+        [write("h.json", JSON.stringify({ labels: [], embeddings: [] })), "no embeddings"],
+        [write("i.npz", zipSync({ "labels.npy": npyFloats([[1]]), "text_features.npy": npyFloats([[1]]) })), ""],
+        [write("j.npz", zipSync({ "labels.npy": npyStrings(["a", "b"]), "text_features.npy": npyFloats([[1, 2]]) })), "2 labels but 1 embedding rows"],
+        [write("k.npz", zipSync({ "text_features.npy": npyFloats([[1, 2]]) })), "no array 'labels' (has text_features); set labels_key"],
+        [write("l.npz", zipSync({ "labels.npy": npyStrings(["a"]), "text_features.npy": npyStrings(["b"]) })), ""],
+      ]
+      for (const [f, message] of cases) {
+        const e = yield* flipRead(f)
+        expect(e._tag).toBe("PrecomputedError")
+        if (f.endsWith("i.npz")) expect(e.message).toBe(`${f}[labels]: expected strings, found dtype <f4`)
+        else if (f.endsWith("l.npz")) expect(e.message).toBe(`${f}[text_features]: expected a 2-D numeric matrix, found string of shape (1), dtype <U1`)
+        else if (message.endsWith(": ")) expect(e.message.startsWith(`${f}: ${message}`)).toBe(true)
+        else expect(e.message).toBe(`${f}: ${message}`)
+      }
+      const rows = write("m.npy", npyFloats([[1], [2]]))
+      expect((yield* flipRead(rows, { ...OPTIONS, labels: ["a"] } as typeof OPTIONS)).message).toBe(`${rows}: 2 rows but 1 labels were given`)
+    }),
+  )
+
+  it.effect("selectLabels names every missing label", () =>
+    Effect.gen(function* () {
+      const m = { labels: ["a", "b"], dim: 1, matrix: new Float32Array([1, 2]) }
+      expect(Array.from((yield* selectLabels(m, ["b"], "f")).matrix)).toEqual([2])
+      const e = yield* Effect.flip(selectLabels(m, ["c", "a", "d"], "f"))
+      expect(e._tag).toBe("PrecomputedError")
+      expect(e.message).toBe(`f: no embedding for "c", "d" (file has "a", "b")`)
+    }),
+  )
 })

@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either, Option } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { defaultVectorsFile, loadWordVectors, tokenize } from "../../src/labels/providers/word-vectors.ts"
 import { labelTexts, LabelTextError, meanVector } from "../../src/labels/text.ts"
 import { LabelEmbedStage } from "../../src/stages/label-embed.ts"
@@ -39,7 +39,7 @@ describe("tokenize", () => {
 })
 
 describe("word vectors file reader", () => {
-  it("finds entries across chunk boundaries and stops at the end of the vectors object", () => {
+  it.effect("finds entries across chunk boundaries and stops at the end of the vectors object", () => Effect.gen(function* () {
     // A small file in the package's format, big enough (> 8 MB) to span chunks.
     const dir = tempDir()
     const words = Array.from({ length: 150000 }, (_, i) => `w${i}`)
@@ -50,13 +50,38 @@ describe("word vectors file reader", () => {
     fs.writeFileSync(file, `{"precision":8,"l2NormIndex":4,"wordIndex":5,"size":${words.length},"dimensions":4,"words":[],"vectors":{${filler},${body}},"unkVector":[0,0,0,0,0,-1]}`)
     expect(fs.statSync(file).size).toBeGreaterThan(8 << 20)
     const want = new Set(["w0", "w1", "w31337", "w149999", "missing"])
-    const { dim, vectors } = loadWordVectors(file, want)
+    const { dim, vectors } = yield* loadWordVectors(file, want)
     expect(dim).toBe(4)
     expect([...vectors.keys()].sort()).toEqual(["w0", "w1", "w149999", "w31337"])
     const f = Float32Array.from(vec(31337))
     const n = Math.sqrt(f.reduce((sum, x) => sum + x * x, 0))
     expect(Array.from(vectors.get("w31337")!)).toEqual(Array.from(f, (x) => Math.fround(x / n)))
-  })
+  }))
+
+  it.effect("fails with WordVectorsError naming the file: missing, not a wink file, no vectors, a short vector", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const write = (name: string, text: string) => {
+        const f = path.join(dir, name)
+        fs.writeFileSync(f, text)
+        return f
+      }
+      const missing = path.join(dir, "none.json")
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [write("a.json", `{"size":1,"vectors":{"x":[1,2]}}`), `: no "dimensions" field at the start; not a wink embeddings file`],
+        [write("b.json", `{"dimensions":2,"words":[]}`), `: no "vectors" object`],
+        [write("c.json", `{"dimensions":3,"vectors":{"happy":[1,2],"sad":[1,2,3,4,5]}}`), `: vector of "happy" has 2 values, expected 3`],
+      ]
+      for (const [f, message] of cases) {
+        const e = yield* Effect.flip(loadWordVectors(f, new Set(["happy", "sad"])))
+        expect(e._tag).toBe("WordVectorsError")
+        expect(e.message).toBe(`${f}${message}`)
+      }
+      const gone = yield* Effect.flip(loadWordVectors(missing, new Set(["happy"])))
+      expect(gone._tag).toBe("WordVectorsError")
+      expect(gone.message).toMatch(new RegExp(`^cannot open word vectors .*none\\.json: ENOENT`))
+    }),
+  )
 })
 
 const vectorsInstalled = (() => {
@@ -77,7 +102,7 @@ describe.skipIf(!vectorsInstalled)("word-vectors provider (wink-embeddings-sg-10
     expect(v.oov).toEqual([{ label: "zqxjv happy", text: "zqxjv happy", words: ["zqxjv"] }])
     expect(r.warnings.join("\n")).toMatch(/"zqxjv" not in the word vectors/)
     const m = await Effect.runPromise(readLabelEmbeddings(artifactFromResult<LabelEmbeddings>(r)))
-    const words = loadWordVectors(defaultVectorsFile(), new Set(["angry", "aggressive", "happy"])).vectors
+    const words = Either.getOrThrow(loadWordVectors(defaultVectorsFile(), new Set(["angry", "aggressive", "happy"]))).vectors
     const want = meanVector([words.get("angry")!, words.get("aggressive")!], true)
     Array.from(m.matrix.subarray(0, 100)).forEach((x, k) => expect(x).toBeCloseTo(want[k], 6))
     Array.from(m.matrix.subarray(200, 300)).forEach((x, k) => expect(x).toBeCloseTo(words.get("happy")![k], 6))

@@ -1,8 +1,9 @@
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
+import * as fs from "node:fs"
 import * as ort from "onnxruntime-node"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
-import { loadStandardiser, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
+import { describe, expect, it } from "@effect/vitest"
+import { loadStandardiser, loadWeights, ModelCodec, readModelTensors, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
 import { NetEngine } from "../../src/model/forward-backward.ts"
 import { exportOnnx } from "../../src/model/export.ts"
 import { buildNet, initWeights, type NetConfig } from "../../src/model/nets.ts"
@@ -18,12 +19,16 @@ const statistics = (inDim: number): Standardiser => ({
   std: Float32Array.from({ length: inDim }, (_, j) => (j === 1 ? STD_FLOOR : j % 3 === 0 ? 250 : 0.01 * (j + 1))),
 })
 
+/** The weights and standardisation of a model artifact, from one read of its weights file. */
+const tensorsOf = (a: Parameters<typeof readModelTensors>[0]) => Either.getOrThrow(readModelTensors(a))
+const weightsOf = (a: Parameters<typeof readModelTensors>[0]) => Either.getOrThrow(loadWeights(a, tensorsOf(a)))
+
 const modelArtifact = (config: NetConfig, seed: number, standardiser?: Standardiser) => {
   const dir = tempDir()
   const weights = initWeights(buildNet(config).params, new Rng(seed))
   // Non-trivial LayerNorm parameters, so the export is checked on them too.
   for (const [k, v] of weights) if (k.includes("norm")) for (let i = 0; i < v.length; i++) v[i] += Math.sin(i) * 0.1
-  saveWeights(path.join(dir, WEIGHTS_FILE), config, weights, standardiser)
+  Either.getOrThrow(saveWeights(path.join(dir, WEIGHTS_FILE), config, weights, standardiser))
   const value: Model = {
     config,
     weights: WEIGHTS_FILE,
@@ -52,9 +57,9 @@ describe("model artifact and ONNX export", () => {
           : { net, in_dim: 10, out_dim: 6, hidden: 12, heads: 0, ff: 0, num_layers: 3, dropout: 0.1 }
       const stats = standardised ? statistics(10) : undefined
       const { artifact, weights } = modelArtifact(config, 3, stats)
-      const loaded = loadWeights(artifact)
+      const loaded = weightsOf(artifact)
       for (const [k, v] of weights) expect(loaded.get(k)).toEqual(v)
-      expect(loadStandardiser(artifact)).toEqual(stats)
+      expect(Either.getOrThrow(loadStandardiser(artifact, tensorsOf(artifact)))).toEqual(stats)
       const file = path.join(tempDir(), "model.onnx")
       await Effect.runPromise(exportOnnx(artifact, file))
       const rows = 7
@@ -71,7 +76,7 @@ describe("model artifact and ONNX export", () => {
       // The exported graph takes raw features; in mea the rows are standardised as eval reads them.
       const netInput = new Float32Array(rows * 10)
       const source = memoryRows(x, 10)
-      ;(stats === undefined ? source : standardisedRows(source, stats)).gather(Array.from({ length: rows }, (_, r) => r), netInput)
+      ;(stats === undefined ? source : Either.getOrThrow(standardisedRows(source, stats))).gather(Array.from({ length: rows }, (_, r) => r), netInput)
       if (stats !== undefined) expect(netInput.every((v) => Math.abs(v) <= 2.01)).toBe(true)
       const inMea = await engine.embed(loaded, netInput, rows)
       expect(exported.length).toBe(rows * 6)
@@ -90,18 +95,57 @@ describe("model artifact and ONNX export", () => {
     })
   }
 
-  it("names the file and tensor when a weight is missing or misshapen", () => {
-    const config: NetConfig = { net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 }
-    const { artifact } = modelArtifact(config, 1)
-    const wrong = artifactOf(ModelCodec, { ...artifact.value, config: { ...config, hidden: 5 } }, artifact.dir)
-    expect(() => loadWeights(wrong)).toThrow(/model\.safetensors: tensor 'blocks\.0\.linear\.weight' has shape \(4, 3\), expected \(4, 5\)/)
-    expect(readSafetensors(artifact.file(WEIGHTS_FILE)).size).toBe(4)
-    expect(loadStandardiser(artifact)).toBeUndefined()
-    const withStats = modelArtifact(config, 1, statistics(4)).artifact
-    expect(readSafetensors(withStats.file(WEIGHTS_FILE)).get("input_mean")!.shape).toEqual([4])
-    const zeroStd = artifactOf(ModelCodec, withStats.value, tempDir())
-    saveWeights(zeroStd.file(WEIGHTS_FILE), config, loadWeights(withStats), { mean: new Float32Array(4), std: Float32Array.of(1, 1, 0, 1) })
-    expect(() => loadStandardiser(zeroStd)).toThrow(/model\.safetensors: tensor 'input_std' column 2 is 0; standard deviations must be positive and finite/)
-    expect(() => saveWeights(zeroStd.file(WEIGHTS_FILE), config, loadWeights(withStats), statistics(5))).toThrow(/standardisation statistics have 5 columns, the net takes 4/)
-  })
+  it.effect("names the file and tensor when a weight is missing or misshapen", () =>
+    Effect.gen(function* () {
+      const config: NetConfig = { net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 }
+      const { artifact } = modelArtifact(config, 1)
+      const wrong = artifactOf(ModelCodec, { ...artifact.value, config: { ...config, hidden: 5 } }, artifact.dir)
+      const misshapen = yield* Effect.flip(loadWeights(wrong, tensorsOf(wrong)))
+      expect(misshapen._tag).toBe("ArtifactReadError")
+      expect(misshapen.message).toBe(`${wrong.file(WEIGHTS_FILE)}: tensor 'blocks.0.linear.weight' has shape (4, 3), expected (4, 5)`)
+      expect((yield* readSafetensors(artifact.file(WEIGHTS_FILE))).size).toBe(4)
+      expect(yield* loadStandardiser(artifact, tensorsOf(artifact))).toBeUndefined()
+      const withStats = modelArtifact(config, 1, statistics(4)).artifact
+      expect((yield* readSafetensors(withStats.file(WEIGHTS_FILE))).get("input_mean")!.shape).toEqual([4])
+      const zeroStd = artifactOf(ModelCodec, withStats.value, tempDir())
+      yield* saveWeights(zeroStd.file(WEIGHTS_FILE), config, weightsOf(withStats), { mean: new Float32Array(4), std: Float32Array.of(1, 1, 0, 1) })
+      const zero = yield* Effect.flip(loadStandardiser(zeroStd, tensorsOf(zeroStd)))
+      expect(zero._tag).toBe("ArtifactReadError")
+      expect(zero.message).toBe(`${zeroStd.file(WEIGHTS_FILE)}: tensor 'input_std' column 2 is 0; standard deviations must be positive and finite`)
+      const noStats = artifactOf(ModelCodec, withStats.value, artifact.dir)
+      expect((yield* Effect.flip(loadStandardiser(noStats, tensorsOf(noStats)))).message).toBe(`${noStats.file(WEIGHTS_FILE)}: the model is marked standardised but has no tensor 'input_mean'`)
+      const columns = yield* Effect.flip(saveWeights(zeroStd.file(WEIGHTS_FILE), config, weightsOf(withStats), statistics(5)))
+      expect(columns.message).toBe(`${zeroStd.file(WEIGHTS_FILE)}: standardisation statistics have 5 columns, the net takes 4`)
+    }),
+  )
+
+  it.effect("a malformed safetensors file fails with SafetensorsError naming the file and entry", () =>
+    Effect.gen(function* () {
+      const dir = tempDir()
+      const write = (name: string, header: string | undefined, extra = 0, declared?: number) => {
+        const f = path.join(dir, name)
+        if (header === undefined) fs.writeFileSync(f, Buffer.from([1, 2, 3]))
+        else {
+          const head = Buffer.alloc(8)
+          head.writeBigUInt64LE(BigInt(declared ?? Buffer.byteLength(header)))
+          fs.writeFileSync(f, Buffer.concat([head, Buffer.from(header), Buffer.alloc(extra)]))
+        }
+        return f
+      }
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [write("short.safetensors", undefined), "not a safetensors file (shorter than its 8-byte header length)"],
+        [write("long.safetensors", "{}", 0, 100), "header length 100 runs past the end of the file (10 bytes)"],
+        [write("json.safetensors", "{nope"), "unreadable header: "],
+        [write("f16.safetensors", JSON.stringify({ w: { dtype: "F16", shape: [1], data_offsets: [0, 2] } }), 2), `tensor 'w': expected dtype F32 with shape and data_offsets, found {"dtype":"F16","shape":[1],"data_offsets":[0,2]}`],
+        [write("range.safetensors", JSON.stringify({ w: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }), 4), "tensor 'w': byte range [0, 4) does not hold shape (2)"],
+      ]
+      for (const [f, message] of cases) {
+        const e = yield* Effect.flip(readSafetensors(f))
+        expect(e._tag).toBe("SafetensorsError")
+        if (message.endsWith(": ")) expect(e.message.startsWith(`${f}: ${message}`)).toBe(true)
+        else expect(e.message).toBe(`${f}: ${message}`)
+      }
+      expect((yield* Effect.flip(readSafetensors(path.join(dir, "none.safetensors")))).message).toMatch(/^ENOENT/)
+    }),
+  )
 })

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 /**
  * Hand-made upstream artifacts (dataset, segments, features, label embeddings) for the train/eval/vote stage tests:
  * a learnable toy where each track's features are a fixed random projection of its first label's embedding plus
@@ -70,7 +71,7 @@ export const toyDataset = (name: string, labelCount: number, tracks: number, see
     }
   }
   const featDir = tempDir()
-  writeNpyFloat32(path.join(featDir, FEATURES_FILE), [rows, LAYERS, DIM], x)
+  Either.getOrThrow(writeNpyFloat32(path.join(featDir, FEATURES_FILE), [rows, LAYERS, DIM], x))
   const features = artifactOf(
     FeaturesCodec,
     {

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -11,7 +12,7 @@ describe("feature rows", () => {
   const file = path.join(tempDir(), "f.npy")
   // 5 rows x 3 layers x 2 dims; value = row * 100 + layer * 10 + dim
   const data = Float32Array.from({ length: 30 }, (_, i) => Math.floor(i / 6) * 100 + Math.floor((i % 6) / 2) * 10 + (i % 2))
-  writeNpyFloat32(file, [5, 3, 2], data)
+  Either.getOrThrow(writeNpyFloat32(file, [5, 3, 2], data))
 
   for (const [mode, limit] of [["in memory", undefined], ["from disk", 0]] as const) {
     it(`${mode}: concatenates the chosen layers of the requested rows`, () => {
@@ -29,7 +30,7 @@ describe("feature rows", () => {
     const values = Float32Array.from(data)
     values[3 * 6 + 1 * 2 + 1] = NaN // row 3, layer 1, value 1
     values[4 * 6 + 2 * 2 + 0] = -Infinity // row 4, layer 2, value 0
-    writeNpyFloat32(bad, [5, 3, 2], values)
+    Either.getOrThrow(writeNpyFloat32(bad, [5, 3, 2], values))
     for (const limit of [undefined, 0]) {
       const out = new Float32Array(2 * 2)
       const only0 = openRows(bad, [0], limit)
@@ -53,7 +54,7 @@ describe("compiled training rows", () => {
   const file = path.join(dir, "big.npy")
   // 40 rows x 3 layers x 2 dims; value = row * 100 + layer * 10 + dim
   const data = Float32Array.from({ length: 240 }, (_, i) => Math.floor(i / 6) * 100 + Math.floor((i % 6) / 2) * 10 + (i % 2))
-  writeNpyFloat32(file, [40, 3, 2], data)
+  Either.getOrThrow(writeNpyFloat32(file, [40, 3, 2], data))
   const wanted = [1, 2, 3, 7, 8, 20, 39]
   const expected = (indices: ReadonlyArray<number>) => indices.flatMap((i) => [wanted[i] * 100 + 20, wanted[i] * 100 + 21, wanted[i] * 100, wanted[i] * 100 + 1])
 

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 /** The toys of fixture.ts as label-embeddings and clusters artifacts, for the stage tests. */
 import * as path from "node:path"
 import { writeNpyFloat32 } from "../../src/io/npy.ts"
@@ -9,7 +10,7 @@ import { EMB, type ToyDataset } from "./fixture.ts"
 
 export const labelArtifact = (t: ToyDataset): Artifact<LabelEmbeddings> => {
   const dir = tempDir()
-  writeNpyFloat32(path.join(dir, EMBEDDINGS_FILE), [t.labels.labels.length, EMB], t.labels.matrix)
+  Either.getOrThrow(writeNpyFloat32(path.join(dir, EMBEDDINGS_FILE), [t.labels.labels.length, EMB], t.labels.matrix))
   return artifactOf(
     LabelEmbeddingsCodec,
     {

@@ -1,9 +1,9 @@
 import { NodeContext } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { INPUT_STD, loadWeights, ModelCodec, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
+import { INPUT_STD, loadWeights, ModelCodec, readModelTensors, saveWeights, WEIGHTS_FILE, type Model } from "../../src/artifacts/model.ts"
 import { EvaluationCodec, type Evaluation } from "../../src/artifacts/evaluation.ts"
 import { classificationMetrics } from "../../src/model/metrics.ts"
 import { readSafetensors } from "../../src/model/safetensors.ts"
@@ -74,13 +74,13 @@ describe("train and eval cores on hand-made artifacts", () => {
     expect(notes.filter((n) => n.startsWith("epoch ")).map((n) => Number(/^epoch (\d+):/.exec(n)![1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     const modelArtifact = artifactOf(ModelCodec, model, outDir, "train.x")
     expect(model.standardised).toBe(true)
-    expect(readSafetensors(path.join(outDir, WEIGHTS_FILE)).get(INPUT_STD)!.shape).toEqual([12])
+    expect(Either.getOrThrow(readSafetensors(path.join(outDir, WEIGHTS_FILE))).get(INPUT_STD)!.shape).toEqual([12])
     // Eval standardises exactly as validation inside training did: on the same rows it finds the same F1.
     const onValidation = await run(evaluateModel(modelArtifact, a, { split: "validation", k: 1, chance_draws: 1, seed: 0 }, { outDir: tempDir(), threads: 2, progress: progress() }))
     expect(onValidation.metrics.f1_macro).toBe(model.best_val_f1)
     // A model whose standardisation is missing from its weights file is refused, naming the file and tensor.
     const stripped = tempDir()
-    saveWeights(path.join(stripped, WEIGHTS_FILE), model.config, loadWeights(modelArtifact))
+    Either.getOrThrow(saveWeights(path.join(stripped, WEIGHTS_FILE), model.config, Either.getOrThrow(Either.flatMap(readModelTensors(modelArtifact), (t) => loadWeights(modelArtifact, t)))))
     const broken = artifactOf(ModelCodec, model, stripped, "train.y")
     const refused = await Effect.runPromise(Effect.flip(evaluateModel(broken, c, { split: "test", k: 1, chance_draws: 1, seed: 0 }, { outDir: tempDir(), threads: 1, progress: progress() })))
     expect(refused.message).toMatch(/model\.safetensors: the model is marked standardised but has no tensor 'input_mean'/)

@@ -1,3 +1,4 @@
+import { Either } from "effect"
 /**
  * `mea predict` through the real CLI, against a small trained demo model (test/predict/tiny.yaml: trained on demo
  * MTG + CAL500, evaluated zero-shot on demo Emotify, song level three ways):
@@ -54,7 +55,7 @@ const objectDir = (node: string): string => {
 }
 
 const matrix = (file: string): { data: Float32Array; cols: number } => {
-  const a = readNpy(file)
+  const a = Either.getOrThrow(readNpy(file))
   if (a.kind !== "numeric") throw new Error(file)
   return { data: a.data as Float32Array, cols: a.shape[1] }
 }
@@ -128,7 +129,7 @@ describe("mea predict", () => {
     const p = JSON.parse(r.stdout) as PredictJson
     expect(p.labels).toEqual(labels)
     // The labels' embeddings, computed here: word vectors, normalised (label-embed's defaults, which tiny.yaml uses).
-    const wv = embedWithWordVectors(labels, defaultVectorsFile())
+    const wv = Either.getOrThrow(embedWithWordVectors(labels, defaultVectorsFile()))
     const L = wv.results.map((x) => {
       if (!("vector" in x)) throw new Error("OOV")
       return meanVector([x.vector], true)
