@@ -5,9 +5,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
-import { postgresAvailable, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
+import { describeWithPostgres, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
 import { treeBytes } from "../support/tree-bytes.ts"
 
 const yaml = `
@@ -41,7 +41,7 @@ interface Worker {
   log: string
 }
 
-describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3", () => {
+describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
   let pg: Postgres
   let s3: S3Server
   let env: Record<string, string>
