@@ -74,7 +74,10 @@ const shardingConfig = (runner: Option.Option<{ host: string; port: number }>): 
   refreshAssignmentsInterval: Duration.millis(1000),
   runnerHealthCheckInterval: Duration.seconds(2),
   entityMaxIdleTime: Duration.seconds(30),
-  entityTerminationTimeout: Duration.seconds(5),
+  // How long a stopping worker (SIGTERM, or shards moving to a new worker) lets a running node finish before it hands
+  // the node back (its message is persisted, so another worker reruns it): a node about to finish is not redone, and
+  // `mea worker` still stops within about a second.
+  entityTerminationTimeout: Duration.seconds(1),
 })
 
 const pgLayer = (url: string) =>

@@ -125,6 +125,35 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(treeBytes(path.join(dir, "k1", "objects"))).toEqual(treeBytes(localRun("klocal", params)))
   })
 
+  it("SIGTERM of a worker running a node: it exits within seconds, another worker reruns the node, the run completes, identical", { timeout: 180_000 }, async () => {
+    const params = ["-p", "v=6", "-p", "ms=10000"]
+    const before = starts("big")
+    const each = workers.map((w) => startsOn(w, "big"))
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "t1", "--json"], dir, env)
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    const victim = workers.find((w, i) => w.child.exitCode === null && startsOn(w, "big") > each[i])!
+    const t0 = Date.now()
+    const exited = new Promise<number | null>((r) => victim.child.once("exit", (code) => r(code)))
+    victim.child.kill("SIGTERM")
+    const code = await exited
+    const took = Date.now() - t0
+    // The node was handed back, not finished: it takes 10 s, the worker is gone well before.
+    expect(took).toBeLessThan(3_000)
+    expect(code).toBe(0)
+    expect(victim.log).not.toMatch(/^done {3}big /m)
+    const r = await run.done
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    expect(starts("big")).toBe(before + 2)
+    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
+    expect(big.status).toBe("ran")
+    expect(big.worker).not.toBe(victim.log.match(/^worker (127\.0\.0\.1:\d+) /m)?.[1])
+    expect(treeBytes(path.join(dir, "t1", "objects"))).toEqual(treeBytes(localRun("tlocal", params)))
+    // Back to three workers for what follows.
+    workers.push(startWorker(workers.length + 1))
+    await waitFor(() => workers.at(-1)!.log.includes("worker 127.0.0.1:"), 120_000, "a new worker to register")
+  })
+
   it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=7", "-p", "ms=4000"]
     const before = starts("big")
