@@ -23,7 +23,7 @@ import * as os from "node:os"
 import { Cache, type CacheService } from "../runtime/cache.ts"
 import { NodeFailed } from "../runtime/errors.ts"
 import { execute, Executor, publishToStore, type ExecutorService, type NodeJob } from "../runtime/executor.ts"
-import { buildGraph, type Graph } from "../runtime/graph.ts"
+import { buildGraph, type Graph, type GraphNode } from "../runtime/graph.ts"
 import { lookupNode } from "../runtime/lookup.ts"
 import { parsePipeline } from "../runtime/pipeline-load.ts"
 import { Reporter } from "../runtime/reporter.ts"
@@ -98,7 +98,14 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
  * is out, the database is checked every second; if it stays unreachable for `lostAfter`, the node fails with a clear
  * error (finished nodes are cached here and in the store, so a rerun resumes).
  */
-export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?: Duration.DurationInput } = {}): Layer.Layer<Executor, ClusterError> =>
+export const clusterExecutorLayer = (
+  url: string,
+  options: {
+    readonly lostAfter?: Duration.DurationInput
+    /** Nodes whose outputs the user asked to have here (`--fetch`); published outputs always come. */
+    readonly fetch?: (node: string) => boolean
+  } = {},
+): Layer.Layer<Executor, ClusterError> =>
   Layer.scoped(
     Executor,
     Effect.gen(function* () {
@@ -123,7 +130,10 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
         }
       }).pipe(Effect.forkScoped)
 
+      // Downstream nodes run on workers, which read their inputs from the store: only what is read here comes here.
+      const wantsLocal = (node: GraphNode) => node.stage.publish !== undefined || (options.fetch?.(node.id) ?? false)
       const service: ExecutorService = {
+        wantsLocal,
         run: (job: NodeJob) =>
           Effect.gen(function* () {
             const cache = yield* Cache
@@ -141,7 +151,8 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
                 Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)),
                 Effect.raceFirst(Effect.mapError(Deferred.await(lost), (m) => failed(`${m}; finished nodes are cached, rerun to resume`))),
               )
-            // Bring the output here: downstream nodes, the report and `mea show` read the local cache.
+            if (!wantsLocal(job.node)) return { output: reply.output, worker: reply.worker }
+            // Bring the output here: it is published from the local cache, or the user asked for it.
             yield* Effect.gen(function* () {
               if (!(yield* cache.store.hasObject(reply.output))) yield* remote.fetchObject(cache.store, reply.output)
               const record = yield* remote.getKey(job.key)

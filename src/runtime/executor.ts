@@ -87,8 +87,14 @@ export interface NodeJob {
 }
 
 export interface ExecutorService {
-  /** Computes a node and leaves its output in the local cache with its key record; returns the output hash. */
+  /** Computes a node; returns the output hash. Its output is in the local cache with its key record where `wantsLocal`. */
   readonly run: (job: NodeJob) => Effect.Effect<{ readonly output: string; readonly worker?: string }, NodeFailed, Cache | Reporter | StageEnv>
+  /**
+   * Whether this process needs the node's output in its local cache (default: every node). An executor that computes
+   * elsewhere (the cluster) says no for outputs only other machines read: they stay in the shared store, and a store
+   * hit of such a node is not downloaded either.
+   */
+  readonly wantsLocal?: (node: GraphNode) => boolean
 }
 
 export class Executor extends Context.Tag("mea/Executor")<Executor, ExecutorService>() {}
@@ -196,8 +202,8 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
     /** The node's key and cached output (repairing corrupt records, fetching from a shared store). */
-    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>) =>
-      lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn })
+    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>, remote = cache.remote) =>
+      lookupNode(cache, remote, node, (id) => outputs.get(id), { repair: true, fetch: executor.wantsLocal?.(node) ?? true, warn })
 
     const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter | Cache> =>
       Effect.gen(function* () {
@@ -247,7 +253,9 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
 
         if (found._tag === "Hit") {
           const hit = found.record.output
-          if (found.source === "store") yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
+          if (found.source === "store" && (executor.wantsLocal?.(node) ?? true)) {
+            yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
+          }
           yield* remember(hit)
           yield* checkout(cache, node, hit, warn, () => Effect.void)
           yield* finish("cached", { key, output: hit })
@@ -279,14 +287,20 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
       key: string,
       components: KeyComponents,
       warn: (m: string) => Effect.Effect<void>,
-    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> =>
-      cache.store.withLock(
+    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> => {
+      let waited = false
+      return cache.store.withLock(
         key,
         node.id,
-        (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+        (owner) =>
+          Effect.zipRight(
+            Effect.sync(() => void (waited = true)),
+            reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+          ),
         Effect.gen(function* () {
-          // Another process may have finished it while we waited for the lock.
-          const again = yield* lookupFor(node, warn)
+          // Another process may have finished it while we waited for the lock. The shared store was asked a moment ago
+          // (lookupFor in runNode): it is asked again only after a wait, a round trip saved per node otherwise.
+          const again = yield* lookupFor(node, warn, waited ? cache.remote : Option.none())
           if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
           const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
             const hash = outputs.get(id)
@@ -333,6 +347,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           return { status: "ran" as const, ...output }
         }),
       ).pipe(Effect.catchTag("LockError", (e) => Effect.fail(new NodeFailed({ node: node.id, stage: node.stage.name, message: e.message, cause: e }))))
+    }
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close

@@ -4,6 +4,7 @@
  * Results are compared byte for byte with a local run of the same pipeline.
  */
 import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
@@ -24,6 +25,12 @@ interface NodeJson {
   readonly id: string
   readonly status: string
   readonly worker?: string
+  readonly output?: string
+}
+
+const objectsOf = (cache: string): Array<string> => {
+  const root = path.join(cache, "objects")
+  return fs.existsSync(root) ? fs.readdirSync(root).flatMap((d) => fs.readdirSync(path.join(root, d))).sort() : []
 }
 
 
@@ -89,7 +96,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     return path.join(dir, cache, "objects")
   }
 
-  it("runs on the workers, in parallel, with results byte-identical to a local run; a fresh cache then downloads everything", { timeout: 180_000 }, () => {
+  it("runs on the workers, in parallel, with the outputs of a local run, downloading none of them; --fetch brings them, byte-identical", { timeout: 180_000 }, () => {
     const r = clusterRun("c1")
     expect(r.stderr).not.toMatch(/FAILED/)
     expect(r.code).toBe(0)
@@ -99,20 +106,64 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(new Set(nodes.map((n) => n.worker)).size).toBeGreaterThanOrEqual(2)
     expect(r.stderr).toMatch(/^ran {4}fan\.1 .*: on 127\.0\.0\.1:\d+$/m)
     expect(r.stdout + r.stderr).not.toContain("S3RVER")
-    expect(treeBytes(path.join(dir, "c1", "objects"))).toEqual(treeBytes(localRun("local")))
+    const localObjects = localRun("local")
+    const local = (JSON.parse(cli(["run", "p.yaml", "--cache", "local", "--json"], dir).stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.map((n) => [n.id, n.output])).toEqual(local.map((n) => [n.id, n.output]))
+    // Nothing here publishes and nothing was asked for: every output stays in the store, where the workers read them.
+    expect(objectsOf(path.join(dir, "c1"))).toEqual([])
 
-    const again = clusterRun("c2")
+    // A fresh cache asking for every output: all cached, all downloaded, byte-identical to the local run.
+    const again = clusterRun("c2", ["--fetch", "all"])
     expect(again.code).toBe(0)
     const second = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
     expect(second.map((n) => n.status)).toEqual(Array(10).fill("cached"))
-    expect(treeBytes(path.join(dir, "c2", "objects"))).toEqual(treeBytes(path.join(dir, "c1", "objects")))
+    expect(treeBytes(path.join(dir, "c2", "objects"))).toEqual(treeBytes(localObjects))
+
+    // Asking for one node brings that output only.
+    const one = clusterRun("c3", ["--fetch", "last"])
+    expect(one.code).toBe(0)
+    expect(objectsOf(path.join(dir, "c3"))).toEqual([local.find((n) => n.id === "last")!.output])
+    const typo = clusterRun("c4", ["--fetch", "lats"])
+    expect(typo.code).toBe(2)
+    expect(typo.stderr.trim()).toBe("error: --fetch lats: no node of p.yaml matches (its nodes: src, fan.1, fan.2, fan.3, fan.4, fan.5, fan.6, sum, ...)")
+  })
+
+  it("sweep --cluster: two grid points, the shared upstream computed once, on the workers", { timeout: 180_000 }, async () => {
+    fs.writeFileSync(
+      path.join(dir, "s.yaml"),
+      `params: { v: 11, k: 1 }\nstages:\n  src: { uses: source, with: { value: "\${v}" } }\n  big: { uses: slow, inputs: { a: src }, with: { ms: 300, mb: 1 } }\n  last: { uses: add, inputs: { a: big }, with: { k: "\${k}" } }\n`,
+    )
+    // Let the workers' logs of the synchronous runs before this one arrive, so `before` counts them.
+    await new Promise((r) => setTimeout(r, 1000))
+    const before = starts("big")
+    const r = cli(["sweep", "s.yaml", "k=1,2", "--cluster", pg.url, "--store", store, "--cache", "s1", "--json"], dir, env)
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    const points = (JSON.parse(r.stdout) as { points: ReadonlyArray<{ params: Record<string, unknown>; nodes: ReadonlyArray<NodeJson> }> }).points
+    expect(points.map((p) => p.params)).toEqual([{ k: 1 }, { k: 2 }])
+    const status = points.map((p) => Object.fromEntries(p.nodes.map((n) => [n.id, n.status])))
+    expect(status).toEqual([
+      { src: "ran", big: "ran", last: "ran" },
+      { src: "cached", big: "cached", last: "ran" },
+    ])
+    expect(points.every((p) => p.nodes.filter((n) => n.status === "ran").every((n) => n.worker?.startsWith("127.0.0.1:")))).toBe(true)
+    // The workers' logs are read while this process waits, not during the synchronous sweep above.
+    await waitFor(() => starts("big") > before, 10_000, "the workers' logs")
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(starts("big")).toBe(before + 1)
+    // The same grid locally gives the same outputs.
+    const local = cli(["sweep", "s.yaml", "k=1,2", "--cache", "slocal", "--json"], dir)
+    expect(local.code).toBe(0)
+    const outputsOf = (json: string) =>
+      (JSON.parse(json) as { points: ReadonlyArray<{ nodes: ReadonlyArray<NodeJson> }> }).points.map((p) => p.nodes.map((n) => [n.id, n.output]))
+    expect(outputsOf(r.stdout)).toEqual(outputsOf(local.stdout))
   })
 
   it("kill -9 of the worker running a node: another worker reruns it and the run completes, identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=5", "-p", "ms=3000"]
     const before = starts("big")
     const each = workers.map((w) => startsOn(w, "big"))
-    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json"], dir, env)
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json", "--fetch", "all"], dir, env)
     await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
     const victim = workers.find((w, i) => startsOn(w, "big") > each[i])!
     victim.child.kill("SIGKILL")
@@ -129,9 +180,11 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     const params = ["-p", "v=6", "-p", "ms=10000"]
     const before = starts("big")
     const each = workers.map((w) => startsOn(w, "big"))
-    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "t1", "--json"], dir, env)
+    const logAt = workers.map((w) => w.log.length)
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "t1", "--json", "--fetch", "all"], dir, env)
     await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
-    const victim = workers.find((w, i) => w.child.exitCode === null && startsOn(w, "big") > each[i])!
+    const v = workers.findIndex((w, i) => w.child.exitCode === null && startsOn(w, "big") > each[i])
+    const victim = workers[v]
     const t0 = Date.now()
     const exited = new Promise<number | null>((r) => victim.child.once("exit", (code) => r(code)))
     victim.child.kill("SIGTERM")
@@ -140,7 +193,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     // The node was handed back, not finished: it takes 10 s, the worker is gone well before.
     expect(took).toBeLessThan(3_000)
     expect(code).toBe(0)
-    expect(victim.log).not.toMatch(/^done {3}big /m)
+    expect(victim.log.slice(logAt[v])).not.toMatch(/^done {3}big /m)
     const r = await run.done
     expect(r.stderr).not.toMatch(/FAILED/)
     expect(r.code).toBe(0)
@@ -167,7 +220,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(cli(["verify", "--cache", "p1"], dir).code).toBe(0)
 
     pg.start()
-    const again = clusterRun("p1", params)
+    const again = clusterRun("p1", [...params, "--fetch", "all"])
     expect(again.stderr).not.toMatch(/FAILED/)
     expect(again.code).toBe(0)
     const nodes = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
