@@ -229,6 +229,17 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(treeBytes(path.join(dir, "p1", "objects"))).toEqual(treeBytes(localRun("plocal", params)))
   })
 
+  it("a worker started while the database is down registers once it is up", { timeout: 120_000 }, async () => {
+    pg.stop()
+    const late = startWorker(workers.length + 1)
+    workers.push(late)
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(late.child.exitCode).toBe(null)
+    expect(late.log).not.toContain("worker 127.0.0.1:")
+    pg.start()
+    await waitFor(() => late.log.includes("worker 127.0.0.1:"), 60_000, "the late worker to register")
+  })
+
   it("a cluster without a store, and an unreachable database, are one clear error each", () => {
     const noStore = cli(["run", "p.yaml", "--cluster", pg.url, "--cache", "e1"], dir, { MEA_STORE: "" })
     expect(noStore.code).toBe(2)
