@@ -5,7 +5,8 @@
  *    cache and an empty store prefix: wall time and ratio to the local run, and whether every eval/vote output hash
  *    equals the local run's;
  *  - the per-node overhead of the cluster path: 200 trivial independent nodes with 3 workers, minus the same run
- *    locally, divided by 200 (goal: < 50 ms per node).
+ *    locally, divided by 200 (goal: < 50 ms per node), and the S3 requests that run made (through a counting proxy),
+ *    per node and by kind.
  * Workers on one machine share one cache folder: the demo's data set artifacts name files inside the demo-data
  * artifact, so they must resolve at the same path (on many machines: a shared mount, as for real data sets).
  * Usage: npx tsx bench/cluster.ts [demo|overhead|all]
@@ -26,7 +27,7 @@ esbuild.buildSync({ entryPoints: [path.join(root, "bench/engine-stages.ts")], ou
 
 const pg = await startPostgres()
 const s3 = await startS3()
-const env = { ...process.env, ...s3Env(s3), CI: "1", MEA_PLUGINS: plugin }
+let env: Record<string, string | undefined> = { ...process.env, ...s3Env(s3), CI: "1", MEA_PLUGINS: plugin }
 const children: Array<ChildProcess> = []
 
 const mea = (args: ReadonlyArray<string>) => {
@@ -102,12 +103,27 @@ try {
     )
     const local = mea(["run", "trivial.yaml", "-j", "6", "--cache", "tlocal", "-q"])
     const store = `s3://${s3.bucket}/trivial`
+    // Every S3 request of the workers and the client goes through a counting proxy (its own process: mea() blocks).
+    const proxy = spawn(process.execPath, [path.join(root, "bench/s3-count-proxy.mjs"), new URL(s3.endpoint).port], { stdio: ["ignore", "pipe", "inherit"] })
+    children.push(proxy)
+    const proxyPort = await new Promise<number>((resolve) => proxy.stdout!.once("data", (d) => resolve(Number(String(d).trim()))))
+    const counts = async () => (await (await fetch(`http://127.0.0.1:${proxyPort}/__counts`)).json()) as Record<string, number>
+    env = { ...env, MEA_S3_ENDPOINT: `http://127.0.0.1:${proxyPort}` }
     const ws = await startWorkers(3, store, path.join(work, "tworkers"))
+    await counts()
     const cluster = mea(["run", "trivial.yaml", "-j", "6", "--cluster", pg.url, "--store", store, "--cache", "tclient", "-q"])
+    const requests = await counts()
     await stopWorkers(ws)
     const per = ((cluster.s - local.s) / 200) * 1000
+    const total = Object.values(requests).reduce((a, b) => a + b, 0)
     rows.push(["201 trivial nodes, local", `${local.s.toFixed(1)} s`, "1.00", "-"])
     rows.push(["201 trivial nodes, 3 workers", `${cluster.s.toFixed(1)} s`, (cluster.s / local.s).toFixed(2), `${per.toFixed(0)} ms overhead per node (goal < 50)`])
+    rows.push([
+      "S3 requests of that run",
+      String(total),
+      (total / 201).toFixed(1),
+      `per node; ${Object.entries(requests).sort().map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    ])
   }
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL")

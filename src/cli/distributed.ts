@@ -21,6 +21,31 @@ export const clusterOpt = Options.text("cluster").pipe(
   Options.optional,
 )
 
+export const fetchOpt = Options.text("fetch").pipe(
+  Options.withDescription("With --cluster: node outputs to bring into the local cache (ids, comma-separated, * as a wildcard, or all); others stay in the store"),
+  Options.repeated,
+)
+
+/**
+ * The `--fetch` patterns as a test on node ids; a pattern that matches no node of the pipeline is a usage error
+ * (a typo would otherwise silently download nothing).
+ */
+export const fetchMatcher = (patterns: ReadonlyArray<string>, nodes: ReadonlyArray<string>, file: string): Effect.Effect<(node: string) => boolean, UsageError> =>
+  Effect.gen(function* () {
+    const parts = patterns.flatMap((p) => p.split(",")).map((p) => p.trim()).filter((p) => p !== "")
+    if (parts.includes("all")) return () => true
+    const tests = parts.map((p) => {
+      const re = new RegExp(`^${p.split("*").map((x) => x.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`)
+      return { p, test: (id: string) => re.test(id) }
+    })
+    const unknown = tests.find((t) => !nodes.some(t.test))
+    if (unknown !== undefined) {
+      const shown = nodes.length > 8 ? `${nodes.slice(0, 8).join(", ")}, ...` : nodes.join(", ")
+      return yield* Effect.fail(new UsageError({ message: `--fetch ${unknown.p}: no node of ${file} matches (its nodes: ${shown})` }))
+    }
+    return (id: string) => tests.some((t) => t.test(id))
+  })
+
 export interface Where {
   readonly store: string | undefined
   readonly cluster: string | undefined
@@ -62,7 +87,7 @@ export const cacheFor = (cacheFlag: Option.Option<string>, where: Where) =>
   )
 
 /** The executor Layer: local unless a cluster is named (which needs a store: workers exchange artifacts through it). */
-export const executorFor = (where: Where) =>
+export const executorFor = (where: Where, fetch?: (node: string) => boolean) =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
       if (where.cluster === undefined) return Layer.empty as Layer.Layer<never>
@@ -70,6 +95,6 @@ export const executorFor = (where: Where) =>
         return yield* Effect.fail(new UsageError({ message: "--cluster needs a shared store (--store s3://... or MEA_STORE): workers exchange artifacts through it" }))
       }
       const cluster = yield* Effect.promise(() => import("../distributed/cluster.ts"))
-      return cluster.clusterExecutorLayer(where.cluster) as Layer.Layer<Executor>
+      return cluster.clusterExecutorLayer(where.cluster, fetch === undefined ? {} : { fetch }) as Layer.Layer<Executor>
     }),
   )

@@ -20,7 +20,7 @@ import { StageRegistry, stageRegistryLayer } from "../runtime/registry.ts"
 import { ensureWritable } from "../runtime/activity.ts"
 import { findUnknownOption } from "./argv.ts"
 import { installColourPolicy } from "./colour.ts"
-import { cacheFor, clusterOpt, executorFor, resolveWhere, storeOpt } from "./distributed.ts"
+import { cacheFor, clusterOpt, executorFor, fetchMatcher, fetchOpt, resolveWhere, storeOpt } from "./distributed.ts"
 import { loadPlugins } from "./plugins.ts"
 import { predictCommand } from "./predict.ts"
 import { workerCommand } from "./worker.ts"
@@ -108,11 +108,12 @@ const planLine = (e: PlanEntry): string => {
 
 const run = Command.make(
   "run",
-  { pipeline: pipelineArg, params: paramOpt, jobs: jobsOpt, dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print what would run and why")), json: jsonOpt, quiet: quietOpt, cache: cacheOpt, store: storeOpt, cluster: clusterOpt },
-  ({ pipeline, params, jobs, dryRun, json, quiet, cache, store, cluster }) =>
+  { pipeline: pipelineArg, params: paramOpt, jobs: jobsOpt, dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print what would run and why")), json: jsonOpt, quiet: quietOpt, cache: cacheOpt, store: storeOpt, cluster: clusterOpt, fetch: fetchOpt },
+  ({ pipeline, params, jobs, dryRun, json, quiet, cache, store, cluster, fetch }) =>
     Effect.gen(function* () {
       const graph = yield* loadGraph(pipeline, params)
       const where = resolveWhere({ store, cluster }, graph.pipeline.spec)
+      const wanted = yield* fetchMatcher(fetch, graph.nodes.map((n) => n.id), pipeline)
       yield* Effect.gen(function* () {
       if (dryRun) {
         const plan = yield* planGraph(graph)
@@ -127,7 +128,7 @@ const run = Command.make(
       if (json) yield* Console.log(JSON.stringify(nodeJson(result)))
       else if (!quiet) yield* Console.error(summaryLine(result))
       yield* failIfFailed(result)
-      }).pipe(Effect.provide(dryRun ? Layer.empty : executorFor(where)), Effect.provide(cacheFor(cache, where)))
+      }).pipe(Effect.provide(dryRun ? Layer.empty : executorFor(where, wanted)), Effect.provide(cacheFor(cache, where)))
     }),
 ).pipe(Command.withDescription("Run a pipeline; only nodes whose code, params or inputs changed run again"))
 
@@ -143,14 +144,19 @@ const sweep = Command.make(
     cache: cacheOpt,
     store: storeOpt,
     cluster: clusterOpt,
+    fetch: fetchOpt,
   },
-  ({ pipeline, grid, params, jobs, json, quiet, cache, store, cluster }) =>
+  ({ pipeline, grid, params, jobs, json, quiet, cache, store, cluster, fetch }) =>
     Effect.gen(function* () {
       const axes = yield* Either.match(parseGrid(pipeline, grid), { onLeft: Effect.fail, onRight: Effect.succeed })
       const points = gridPoints(axes)
       // Validate every point before running any.
       const graphs = yield* Effect.forEach(points, (p) => loadGraph(pipeline, [...params, ...p]))
       const where = resolveWhere({ store, cluster }, graphs[0]?.pipeline.spec)
+      const asked = yield* fetchMatcher(fetch, graphs[0]?.nodes.map((g) => g.id) ?? [], pipeline)
+      // The table's metrics are read from the local cache: their nodes' outputs must come here.
+      const cells = new Set(graphs.flatMap((g) => resultCells(g, g.pipeline.spec.results ?? []).map((c) => c.node)))
+      const wanted = (id: string) => cells.has(id) || asked(id)
       const n = yield* jobsOf(jobs, where)
       yield* ensureWritable(resolveCacheDir(Option.getOrUndefined(cache)))
       yield* Effect.gen(function* () {
@@ -185,7 +191,7 @@ const sweep = Command.make(
       }
       const failed = outputs.find((o) => o.result.failed.length > 0)
       if (failed !== undefined) yield* failIfFailed(failed.result)
-      }).pipe(Effect.provide(executorFor(where)), Effect.provide(cacheFor(cache, where)))
+      }).pipe(Effect.provide(executorFor(where, wanted)), Effect.provide(cacheFor(cache, where)))
     }),
 ).pipe(Command.withDescription("Run a parameter grid (key=v1,v2 ...), reusing every shared upstream result"))
 

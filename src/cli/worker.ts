@@ -43,7 +43,13 @@ export const workerCommand = Command.make(
       const { redactUrl } = distributed
       const layer = distributed
         .workerLayer({ cluster: where.cluster, host: h, port: p, jobs: j, registry, name })
-        .pipe(Layer.provide(reporterLayer({ quiet: false })), Layer.provide(cacheFor(cache, where)))
+        .pipe(
+          // The database may not be up yet, or several workers starting at once on a fresh database may race creating
+          // the cluster's tables ("Failed to execute statement"): try again for a while before giving up.
+          Layer.retry(distributed.retryConnect),
+          Layer.provide(reporterLayer({ quiet: false })),
+          Layer.provide(cacheFor(cache, where)),
+        )
       yield* Effect.scoped(
         Effect.gen(function* () {
           yield* Layer.buildWithScope(layer, yield* Effect.scope)

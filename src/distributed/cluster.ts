@@ -31,7 +31,7 @@ import { Cause, Data, Deferred, Duration, Effect, Either, FiberId, Layer, Option
 import { Cache, type CacheService } from "../runtime/cache.ts"
 import { NodeFailed } from "../runtime/errors.ts"
 import { execute, Executor, publishToStore, type ExecutorService, type NodeJob } from "../runtime/executor.ts"
-import { buildGraph, type Graph } from "../runtime/graph.ts"
+import { buildGraph, type Graph, type GraphNode } from "../runtime/graph.ts"
 import { lookupNode } from "../runtime/lookup.ts"
 import { parsePipeline } from "../runtime/pipeline-load.ts"
 import { Reporter } from "../runtime/reporter.ts"
@@ -57,7 +57,10 @@ const shardingConfig = (runner: Option.Option<{ host: string; port: number }>): 
   refreshAssignmentsInterval: Duration.millis(1000),
   runnerHealthCheckInterval: Duration.seconds(2),
   entityMaxIdleTime: Duration.seconds(30),
-  entityTerminationTimeout: Duration.seconds(5),
+  // How long a stopping worker (SIGTERM, or shards moving to a new worker) lets a running node finish before it hands
+  // the node back (its message is persisted, so another worker reruns it): a node about to finish is not redone, and
+  // `mea worker` still stops within about a second.
+  entityTerminationTimeout: Duration.seconds(1),
 })
 
 const pgLayer = (url: string) =>
@@ -78,7 +81,14 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
  * is out, the database is checked every second; if it stays unreachable for `lostAfter`, the node fails with a clear
  * error (finished nodes are cached here and in the store, so a rerun resumes).
  */
-export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?: Duration.DurationInput } = {}): Layer.Layer<Executor, ClusterError> =>
+export const clusterExecutorLayer = (
+  url: string,
+  options: {
+    readonly lostAfter?: Duration.DurationInput
+    /** Nodes whose outputs the user asked to have here (`--fetch`); published outputs always come. */
+    readonly fetch?: (node: string) => boolean
+  } = {},
+): Layer.Layer<Executor, ClusterError> =>
   Layer.scoped(
     Executor,
     Effect.gen(function* () {
@@ -170,8 +180,11 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
           return exit._tag === "Success" ? Option.some(exit.value.worker) : Option.none()
         }).pipe(Effect.provideService(Sharding.Sharding, sharding), Effect.orElseSucceed(() => Option.none<string>()))
 
+      // Downstream nodes run on workers, which read their inputs from the store: only what is read here comes here.
+      const wantsLocal = (node: GraphNode) => node.stage.publish !== undefined || (options.fetch?.(node.id) ?? false)
       const service: ExecutorService = {
         ranForThisRun,
+        wantsLocal,
         run: (job: NodeJob) =>
           Effect.gen(function* () {
             const cache = yield* Cache
@@ -194,7 +207,8 @@ export const clusterExecutorLayer = (url: string, options: { readonly lostAfter?
                   Effect.mapError((e) => failed(e._tag === "NodeRunFailed" ? e.message : `cluster: ${describeCause(Cause.fail(e))}`)),
                 )
             }).pipe(Effect.raceFirst(Effect.mapError(Deferred.await(lost), (m) => failed(`${m}; finished nodes are cached, rerun to resume`))))
-            // Bring the output here: downstream nodes, the report and `mea show` read the local cache.
+            if (!wantsLocal(job.node)) return { output: reply.output, worker: reply.worker }
+            // Bring the output here: it is published from the local cache, or the user asked for it.
             yield* Effect.gen(function* () {
               if (!(yield* cache.store.hasObject(reply.output))) yield* remote.fetchObject(cache.store, reply.output)
               const record = yield* remote.getKey(job.key)

@@ -77,13 +77,16 @@ export const s3Blobs = (url: string): Effect.Effect<Blobs, StoreError> =>
     const call = <A>(what: string, f: () => Promise<A>) =>
       Effect.tryPromise({ try: f, catch: (e) => new StoreError({ message: `${describe}: ${what}: ${describeError(e)}` }) })
 
-    const uploadFile = async (key: string, file: string, size: number): Promise<void> => {
+    /** Uploads a file; true when the server's answer already proves it holds these bytes (see `upload`). */
+    const uploadFile = async (key: string, file: string, size: number): Promise<boolean> => {
       const fd = fs.openSync(file, "r")
       try {
         if (size <= PART_BYTES) {
           const body = readPart(fd, 0, size)
-          await client.send(new sdk.PutObjectCommand({ Bucket: loc.bucket, Key: key, Body: body, ContentLength: size, ContentMD5: md5(body) }))
-          return
+          const digest = md5(body)
+          const r = await client.send(new sdk.PutObjectCommand({ Bucket: loc.bucket, Key: key, Body: body, ContentLength: size, ContentMD5: digest }))
+          // A single PUT's ETag is the MD5 of what the server stored (except under SSE-KMS, where it is opaque).
+          return r.ETag !== undefined && r.ETag.replace(/"/g, "") === Buffer.from(digest, "base64").toString("hex")
         }
         const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: loc.bucket, Key: key }))
         try {
@@ -96,6 +99,7 @@ export const s3Blobs = (url: string): Effect.Effect<Blobs, StoreError> =>
             parts.push({ PartNumber: n, ETag: r.ETag })
           }
           await client.send(new sdk.CompleteMultipartUploadCommand({ Bucket: loc.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }))
+          return false
         } catch (e) {
           await client.send(new sdk.AbortMultipartUploadCommand({ Bucket: loc.bucket, Key: key, UploadId })).catch(() => undefined)
           throw e
@@ -124,7 +128,9 @@ export const s3Blobs = (url: string): Effect.Effect<Blobs, StoreError> =>
         }),
       upload: (rel, file, expected) =>
         call(`cannot upload ${rel}`, async () => {
-          await uploadFile(keyOf(rel), file, expected.size)
+          // A single PUT whose ETag is the MD5 of the bytes sent needs no second look (a round trip saved per file);
+          // otherwise (multipart, or an opaque ETag) the stored size is checked.
+          if (await uploadFile(keyOf(rel), file, expected.size)) return
           const head = await client.send(new sdk.HeadObjectCommand({ Bucket: loc.bucket, Key: keyOf(rel) }))
           if (head.ContentLength !== expected.size) throw new Error(`stored copy has ${head.ContentLength} bytes, expected ${expected.size}`)
         }),

@@ -89,7 +89,7 @@ export interface NodeJob {
 }
 
 export interface ExecutorService {
-  /** Computes a node and leaves its output in the local cache with its key record; returns the output hash. */
+  /** Computes a node; returns the output hash. Its output is in the local cache with its key record where `wantsLocal`. */
   readonly run: (job: NodeJob) => Effect.Effect<{ readonly output: string; readonly worker?: string }, NodeFailed, Cache | Reporter | StageEnv>
   /**
    * For a node found in the shared store: the worker, if this run itself computed it since this process started. An
@@ -97,6 +97,12 @@ export interface ExecutorService {
    * node then ran for this run and is reported so, not as cached.
    */
   readonly ranForThisRun?: (graph: Graph, key: string) => Effect.Effect<Option.Option<string>>
+  /**
+   * Whether this process needs the node's output in its local cache (default: every node). An executor that computes
+   * elsewhere (the cluster) says no for outputs only other machines read: they stay in the shared store, and a store
+   * hit of such a node is not downloaded either.
+   */
+  readonly wantsLocal?: (node: GraphNode) => boolean
 }
 
 export class Executor extends Context.Tag("mea/Executor")<Executor, ExecutorService>() {}
@@ -205,8 +211,8 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
     const failures: Array<NodeFailed> = []
     const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.jobs))
     /** The node's key and cached output (repairing corrupt records, fetching from a shared store). */
-    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>) =>
-      lookupNode(cache, cache.remote, node, (id) => outputs.get(id), { repair: true, fetch: true, warn })
+    const lookupFor = (node: GraphNode, warn: (m: string) => Effect.Effect<void>, remote = cache.remote) =>
+      lookupNode(cache, remote, node, (id) => outputs.get(id), { repair: true, fetch: executor.wantsLocal?.(node) ?? true, warn })
 
     const runNode = (node: GraphNode): Effect.Effect<Outcome, never, StageEnv | Reporter | Cache> =>
       Effect.gen(function* () {
@@ -258,7 +264,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           const hit = found.record.output
           const ranBy =
             found.source === "store" && executor.ranForThisRun !== undefined ? yield* executor.ranForThisRun(graph, key) : Option.none<string>()
-          if (found.source === "store" && Option.isNone(ranBy)) {
+          if (found.source === "store" && Option.isNone(ranBy) && (executor.wantsLocal?.(node) ?? true)) {
             yield* reporter.info(`fetched ${node.id} from ${cache.remote.pipe(Option.map((r) => r.describe), Option.getOrElse(() => "the store"))}`)
           }
           yield* remember(hit)
@@ -297,14 +303,20 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
       key: string,
       components: KeyComponents,
       warn: (m: string) => Effect.Effect<void>,
-    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> =>
-      cache.store.withLock(
+    ): Effect.Effect<{ readonly status: "ran" | "cached"; readonly output: string; readonly worker?: string }, NodeFailed, StageEnv | Reporter | Cache> => {
+      let waited = false
+      return cache.store.withLock(
         key,
         node.id,
-        (owner) => reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+        (owner) =>
+          Effect.zipRight(
+            Effect.sync(() => void (waited = true)),
+            reporter.info(`waiting  ${node.id}: pid ${owner.pid} is computing the same output (${owner.node})`),
+          ),
         Effect.gen(function* () {
-          // Another process may have finished it while we waited for the lock.
-          const again = yield* lookupFor(node, warn)
+          // Another process may have finished it while we waited for the lock. The shared store was asked a moment ago
+          // (lookupFor in runNode): it is asked again only after a wait, a round trip saved per node otherwise.
+          const again = yield* lookupFor(node, warn, waited ? cache.remote : Option.none())
           if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
           const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
             const hash = outputs.get(id)
@@ -352,6 +364,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           return { status: "ran" as const, ...output }
         }),
       ).pipe(Effect.catchTag("LockError", (e) => Effect.fail(new NodeFailed({ node: node.id, stage: node.stage.name, message: e.message, cause: e }))))
+    }
 
     yield* Effect.forEach(nodes, runNode, { concurrency: "unbounded", discard: true })
     yield* reporter.close

@@ -31,6 +31,9 @@ export interface Blobs {
   readonly download: (rel: string, file: string) => Effect.Effect<{ readonly size: number; readonly sha256: string }, StoreError>
 }
 
+/** Up to this size, an object is uploaded without first asking whether the store already has it. */
+export const SMALL_OBJECT_BYTES = 1 << 20
+
 export const objectPath = (hash: string, name: string): string => `objects/${hash.slice(0, 2)}/${hash}/${name}`
 export const keyPath = (key: string): string => `keys/${key.slice(0, 2)}/${key}.json`
 
@@ -73,11 +76,14 @@ export const makeRemoteStore = (blobs: Blobs): RemoteStoreService => ({
   hasObject: (hash) => Effect.map(readManifest(blobs, hash), (m) => m !== undefined),
   pushObject: (local, hash) =>
     Effect.gen(function* () {
-      if ((yield* readManifest(blobs, hash).pipe(Effect.orElseSucceed(() => undefined))) !== undefined) return
       const manifest = yield* local.manifest(hash).pipe(
         Effect.flatten,
         Effect.mapError(() => new StoreError({ message: `local object ${hash.slice(0, 12)} has no readable manifest` })),
       )
+      // Asking whether the store has the object costs a round trip; for a small object, uploading it again costs about
+      // the same, and is harmless: objects are content-addressed, so the same bytes land under the same names.
+      const bytes = manifest.files.reduce((n, f) => n + f.size, 0)
+      if (bytes > SMALL_OBJECT_BYTES && (yield* readManifest(blobs, hash).pipe(Effect.orElseSucceed(() => undefined))) !== undefined) return
       for (const f of manifest.files) {
         yield* blobs.upload(objectPath(hash, f.name), path.join(local.objectDir(hash), f.name), { size: f.size, sha256: f.hash })
       }

@@ -4,10 +4,11 @@
  * Results are compared byte for byte with a local run of the same pipeline.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, expect, it } from "vitest"
 import { cli, cliAsync, project, repoRoot, testPlugin } from "../engine/helpers.ts"
-import { postgresAvailable, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
+import { describeWithPostgres, removePostgres, s3Env, startPostgres, startS3, type Postgres, type S3Server } from "./servers.ts"
 import { treeBytes } from "../support/tree-bytes.ts"
 
 const yaml = `
@@ -24,6 +25,12 @@ interface NodeJson {
   readonly id: string
   readonly status: string
   readonly worker?: string
+  readonly output?: string
+}
+
+const objectsOf = (cache: string): Array<string> => {
+  const root = path.join(cache, "objects")
+  return fs.existsSync(root) ? fs.readdirSync(root).flatMap((d) => fs.readdirSync(path.join(root, d))).sort() : []
 }
 
 
@@ -41,7 +48,7 @@ interface Worker {
   log: string
 }
 
-describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3", () => {
+describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
   let pg: Postgres
   let s3: S3Server
   let env: Record<string, string>
@@ -101,7 +108,7 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     return path.join(dir, cache, "objects")
   }
 
-  it("runs on the workers, in parallel, with results byte-identical to a local run; a fresh cache then downloads everything", { timeout: 180_000 }, () => {
+  it("runs on the workers, in parallel, with the outputs of a local run, downloading none of them; --fetch brings them, byte-identical", { timeout: 180_000 }, () => {
     const r = clusterRun("c1")
     expect(r.stderr).not.toMatch(/FAILED/)
     expect(r.code).toBe(0)
@@ -111,20 +118,64 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     expect(new Set(nodes.map((n) => n.worker)).size).toBeGreaterThanOrEqual(2)
     expect(r.stderr).toMatch(/^ran {4}fan\.1 .*: on 127\.0\.0\.1:\d+$/m)
     expect(r.stdout + r.stderr).not.toContain("S3RVER")
-    expect(treeBytes(path.join(dir, "c1", "objects"))).toEqual(treeBytes(localRun("local")))
+    const localObjects = localRun("local")
+    const local = (JSON.parse(cli(["run", "p.yaml", "--cache", "local", "--json"], dir).stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
+    expect(nodes.map((n) => [n.id, n.output])).toEqual(local.map((n) => [n.id, n.output]))
+    // Nothing here publishes and nothing was asked for: every output stays in the store, where the workers read them.
+    expect(objectsOf(path.join(dir, "c1"))).toEqual([])
 
-    const again = clusterRun("c2")
+    // A fresh cache asking for every output: all cached, all downloaded, byte-identical to the local run.
+    const again = clusterRun("c2", ["--fetch", "all"])
     expect(again.code).toBe(0)
     const second = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
     expect(second.map((n) => n.status)).toEqual(Array(10).fill("cached"))
-    expect(treeBytes(path.join(dir, "c2", "objects"))).toEqual(treeBytes(path.join(dir, "c1", "objects")))
+    expect(treeBytes(path.join(dir, "c2", "objects"))).toEqual(treeBytes(localObjects))
+
+    // Asking for one node brings that output only.
+    const one = clusterRun("c3", ["--fetch", "last"])
+    expect(one.code).toBe(0)
+    expect(objectsOf(path.join(dir, "c3"))).toEqual([local.find((n) => n.id === "last")!.output])
+    const typo = clusterRun("c4", ["--fetch", "lats"])
+    expect(typo.code).toBe(2)
+    expect(typo.stderr.trim()).toBe("error: --fetch lats: no node of p.yaml matches (its nodes: src, fan.1, fan.2, fan.3, fan.4, fan.5, fan.6, sum, ...)")
+  })
+
+  it("sweep --cluster: two grid points, the shared upstream computed once, on the workers", { timeout: 180_000 }, async () => {
+    fs.writeFileSync(
+      path.join(dir, "s.yaml"),
+      `params: { v: 11, k: 1 }\nstages:\n  src: { uses: source, with: { value: "\${v}" } }\n  big: { uses: slow, inputs: { a: src }, with: { ms: 300, mb: 1 } }\n  last: { uses: add, inputs: { a: big }, with: { k: "\${k}" } }\n`,
+    )
+    // Let the workers' logs of the synchronous runs before this one arrive, so `before` counts them.
+    await new Promise((r) => setTimeout(r, 1000))
+    const before = starts("big")
+    const r = cli(["sweep", "s.yaml", "k=1,2", "--cluster", pg.url, "--store", store, "--cache", "s1", "--json"], dir, env)
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    const points = (JSON.parse(r.stdout) as { points: ReadonlyArray<{ params: Record<string, unknown>; nodes: ReadonlyArray<NodeJson> }> }).points
+    expect(points.map((p) => p.params)).toEqual([{ k: 1 }, { k: 2 }])
+    const status = points.map((p) => Object.fromEntries(p.nodes.map((n) => [n.id, n.status])))
+    expect(status).toEqual([
+      { src: "ran", big: "ran", last: "ran" },
+      { src: "cached", big: "cached", last: "ran" },
+    ])
+    expect(points.every((p) => p.nodes.filter((n) => n.status === "ran").every((n) => n.worker?.startsWith("127.0.0.1:")))).toBe(true)
+    // The workers' logs are read while this process waits, not during the synchronous sweep above.
+    await waitFor(() => starts("big") > before, 10_000, "the workers' logs")
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(starts("big")).toBe(before + 1)
+    // The same grid locally gives the same outputs.
+    const local = cli(["sweep", "s.yaml", "k=1,2", "--cache", "slocal", "--json"], dir)
+    expect(local.code).toBe(0)
+    const outputsOf = (json: string) =>
+      (JSON.parse(json) as { points: ReadonlyArray<{ nodes: ReadonlyArray<NodeJson> }> }).points.map((p) => p.nodes.map((n) => [n.id, n.output]))
+    expect(outputsOf(r.stdout)).toEqual(outputsOf(local.stdout))
   })
 
   it("kill -9 of the worker running a node: another worker reruns it and the run completes, identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=5", "-p", "ms=3000"]
     const before = starts("big")
     const each = workers.map((w) => startsOn(w, "big"))
-    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json"], dir, env)
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json", "--fetch", "all"], dir, env)
     await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
     const victim = workers.find((w, i) => startsOn(w, "big") > each[i])!
     victim.child.kill("SIGKILL")
@@ -198,6 +249,37 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     expect(treeBytes(path.join(dir, "h1", "objects"))).toEqual(treeBytes(localRun("hlocal", params)))
   })
 
+  it("SIGTERM of a worker running a node: it exits within seconds, another worker reruns the node, the run completes, identical", { timeout: 180_000 }, async () => {
+    const params = ["-p", "v=6", "-p", "ms=10000"]
+    const before = starts("big")
+    const each = workers.map((w) => startsOn(w, "big"))
+    const logAt = workers.map((w) => w.log.length)
+    const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "t1", "--json", "--fetch", "all"], dir, env)
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    const v = workers.findIndex((w, i) => w.child.exitCode === null && startsOn(w, "big") > each[i])
+    const victim = workers[v]
+    const t0 = Date.now()
+    const exited = new Promise<number | null>((r) => victim.child.once("exit", (code) => r(code)))
+    victim.child.kill("SIGTERM")
+    const code = await exited
+    const took = Date.now() - t0
+    // The node was handed back, not finished: it takes 10 s, the worker is gone well before.
+    expect(took).toBeLessThan(3_000)
+    expect(code).toBe(0)
+    expect(victim.log.slice(logAt[v])).not.toMatch(/^done {3}big /m)
+    const r = await run.done
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    expect(starts("big")).toBe(before + 2)
+    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
+    expect(big.status).toBe("ran")
+    expect(big.worker).not.toBe(victim.log.match(/^worker (127\.0\.0\.1:\d+) /m)?.[1])
+    expect(treeBytes(path.join(dir, "t1", "objects"))).toEqual(treeBytes(localRun("tlocal", params)))
+    // Back to three workers for what follows.
+    workers.push(startWorker(workers.length + 1))
+    await waitFor(() => workers.at(-1)!.log.includes("worker 127.0.0.1:"), 120_000, "a new worker to register")
+  })
+
   it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=7", "-p", "ms=4000"]
     const before = starts("big")
@@ -211,13 +293,24 @@ describe.skipIf(!postgresAvailable())("cluster: 3 workers on PostgreSQL and S3",
     expect(cli(["verify", "--cache", "p1"], dir).code).toBe(0)
 
     pg.start()
-    const again = clusterRun("p1", params)
+    const again = clusterRun("p1", [...params, "--fetch", "all"])
     expect(again.stderr).not.toMatch(/FAILED/)
     expect(again.code).toBe(0)
     const nodes = (JSON.parse(again.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes
     // What finished before the stop is not computed again.
     expect(nodes.filter((n) => n.id.startsWith("fan.") || n.id === "src").every((n) => n.status === "cached")).toBe(true)
     expect(treeBytes(path.join(dir, "p1", "objects"))).toEqual(treeBytes(localRun("plocal", params)))
+  })
+
+  it("a worker started while the database is down registers once it is up", { timeout: 120_000 }, async () => {
+    pg.stop()
+    const late = startWorker(workers.length + 1)
+    workers.push(late)
+    await new Promise((r) => setTimeout(r, 3000))
+    expect(late.child.exitCode).toBe(null)
+    expect(late.log).not.toContain("worker 127.0.0.1:")
+    pg.start()
+    await waitFor(() => late.log.includes("worker 127.0.0.1:"), 60_000, "the late worker to register")
   })
 
   it("a cluster without a store, and an unreachable database, are one clear error each", () => {

@@ -8,10 +8,19 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { describeIfPresent } from "../support/requires.ts"
 
-const PG_BIN = "/usr/lib/postgresql/15/bin"
+/** Debian's PostgreSQL 15; MEA_PG_BIN points elsewhere (another distribution's layout). */
+const PG_BIN = process.env.MEA_PG_BIN ?? "/usr/lib/postgresql/15/bin"
 
 export const postgresAvailable = (): boolean => fs.existsSync(path.join(PG_BIN, "pg_ctl"))
+
+/**
+ * A suite that needs PostgreSQL 15: one skip line where it is not installed, a failure under MEA_REQUIRE_POSTGRES=1
+ * (.ci/run installs it and sets that).
+ */
+export const describeWithPostgres = (name: string, body: () => void): void =>
+  describeIfPresent(name, postgresAvailable() ? undefined : `PostgreSQL 15 (${PG_BIN}/pg_ctl; Debian: apt-get install postgresql-15)`, "MEA_REQUIRE_POSTGRES", body)
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { s3Blobs, PART_BYTES } from "../../src/distributed/s3.ts"
-import { makeRemoteStore, keyPath, objectPath } from "../../src/runtime/remote.ts"
+import { folderBlobs, makeRemoteStore, keyPath, objectPath, SMALL_OBJECT_BYTES } from "../../src/runtime/remote.ts"
 import { makeLocalStore } from "../../src/runtime/store.ts"
 import { cli, project } from "../engine/helpers.ts"
 import { s3Env, startS3, type S3Server } from "./servers.ts"
@@ -151,5 +151,39 @@ describe("shared store in a folder, and corrupt records", () => {
     const bad = cli(["run", "p.yaml", "--store", "ftp://host/x", "--cache", "c2"], dir)
     expect(bad.code).toBe(1)
     expect(bad.stderr.trim()).toBe("error: --store ftp://host/x: expected s3://bucket/prefix or a folder")
+  })
+})
+
+describe("round trips of an upload", () => {
+  it("a small object is uploaded without first asking whether the store has it; a large one is asked about, and skipped when there", () => {
+    const dir = project({})
+    const local = makeLocalStore(path.join(dir, "cache"))
+    const commit = (name: string, bytes: number) => {
+      const staging = Effect.runSync(local.newStaging)
+      fs.writeFileSync(path.join(staging, name), Buffer.alloc(bytes, 3))
+      return Effect.runSync(local.commit(staging)).hash
+    }
+    const small = commit("a.bin", 1000)
+    const large = commit("b.bin", SMALL_OBJECT_BYTES + 1)
+    const calls: Array<string> = []
+    const blobs = folderBlobs(path.join(dir, "store"))
+    const remote = makeRemoteStore({
+      ...blobs,
+      readText: (rel) => Effect.zipRight(Effect.sync(() => void calls.push(`read ${rel}`)), blobs.readText(rel)),
+      upload: (rel, file, e) => Effect.zipRight(Effect.sync(() => void calls.push(`upload ${rel}`)), blobs.upload(rel, file, e)),
+    })
+    const push = (hash: string) => {
+      calls.length = 0
+      Effect.runSync(remote.pushObject(local, hash))
+      return [...calls]
+    }
+    expect(push(small)).toEqual([`upload ${objectPath(small, "a.bin")}`])
+    // Again: the same bytes under the same names, and the object still checks out.
+    expect(push(small)).toEqual([`upload ${objectPath(small, "a.bin")}`])
+    expect(push(large)).toEqual([`read ${objectPath(large, ".mea-manifest.json")}`, `upload ${objectPath(large, "b.bin")}`])
+    expect(push(large)).toEqual([`read ${objectPath(large, ".mea-manifest.json")}`])
+    const other = makeLocalStore(path.join(dir, "other"))
+    Effect.runSync(remote.fetchObject(other, small))
+    expect(Either.isRight(Effect.runSync(Effect.either(other.check(small, true))))).toBe(true)
   })
 })
