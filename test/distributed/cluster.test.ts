@@ -190,7 +190,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
 
   it("the client killed mid-run: the run's workflow carries on without it, and a restarted client joins that workflow", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=11", "-p", "ms=6000"]
-    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "w1", "--json"]
+    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "w1", "--json", "--fetch", "all"]
     const runsBefore = workflowRuns()
     const before = { fan: starts("fan.1"), big: starts("big") }
     const first = cliAsync(args, dir, env)
@@ -216,7 +216,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
 
   it("the client and the worker hosting the workflow both killed: another worker resumes the workflow and finishes the run alone", { timeout: 240_000 }, async () => {
     const params = ["-p", "v=13", "-p", "ms=5000"]
-    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "h1", "--json"]
+    const args = ["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "h1", "--json", "--fetch", "all"]
     const runsBefore = workflowRuns()
     const seen = workers.map((w) => w.log.length)
     const before = starts("fan.1")
