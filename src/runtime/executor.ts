@@ -318,7 +318,8 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
           // (lookupFor in runNode): it is asked again only after a wait, a round trip saved per node otherwise.
           const again = yield* lookupFor(node, warn, waited ? cache.remote : Option.none())
           if (again._tag === "Hit") return { status: "cached" as const, output: again.record.output }
-          const upstream = [...ancestors(graph, node.id)].flatMap((id) => {
+          const above = [...ancestors(graph, node.id)]
+          const upstream = above.flatMap((id) => {
             const hash = outputs.get(id)
             return hash === undefined ? [] : [{ input: id, node: id, hash }]
           })
@@ -333,7 +334,7 @@ const runRegistered = (graph: Graph, options: RunOptions): Effect.Effect<RunResu
               warn,
               threads: options.jobs,
               nodes: nodeIds,
-              watched: watchedInputs(graph, [node.id, ...ancestors(graph, node.id)], (id) => (id === node.id ? components : componentsOf.get(id))),
+              watched: watchedInputs(graph, [node.id, ...above], (id) => (id === node.id ? components : componentsOf.get(id))),
             }),
             quarantine: (hash) =>
               Effect.ignore(

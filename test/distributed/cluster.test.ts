@@ -171,6 +171,20 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(outputsOf(r.stdout)).toEqual(outputsOf(local.stdout))
   })
 
+  /**
+   * After a worker was lost while running `big`: the run completed, `big` was started a second time (on another worker)
+   * and reported as ran, and the cache `cache` is byte-identical to a local run.
+   */
+  const expectBigRanAgain = (r: { code: number | null; stdout: string; stderr: string }, before: number, cache: string, params: ReadonlyArray<string>) => {
+    expect(r.stderr).not.toMatch(/FAILED/)
+    expect(r.code).toBe(0)
+    expect(starts("big")).toBe(before + 2)
+    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
+    expect(big.status).toBe("ran")
+    expect(treeBytes(path.join(dir, cache, "objects"))).toEqual(treeBytes(localRun(`${cache}-local`, params)))
+    return big
+  }
+
   it("kill -9 of the worker running a node: another worker reruns it and the run completes, identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=5", "-p", "ms=3000"]
     const before = starts("big")
@@ -179,13 +193,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
     const victim = workers.find((w, i) => startsOn(w, "big") > each[i])!
     victim.child.kill("SIGKILL")
-    const r = await run.done
-    expect(r.stderr).not.toMatch(/FAILED/)
-    expect(r.code).toBe(0)
-    expect(starts("big")).toBe(before + 2)
-    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
-    expect(big.status).toBe("ran")
-    expect(treeBytes(path.join(dir, "k1", "objects"))).toEqual(treeBytes(localRun("klocal", params)))
+    expectBigRanAgain(await run.done, before, "k1", params)
   })
 
   it("the client killed mid-run: the run's workflow carries on without it, and a restarted client joins that workflow", { timeout: 180_000 }, async () => {
@@ -267,14 +275,8 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(took).toBeLessThan(3_000)
     expect(code).toBe(0)
     expect(victim.log.slice(logAt[v])).not.toMatch(/^done {3}big /m)
-    const r = await run.done
-    expect(r.stderr).not.toMatch(/FAILED/)
-    expect(r.code).toBe(0)
-    expect(starts("big")).toBe(before + 2)
-    const big = (JSON.parse(r.stdout) as { nodes: ReadonlyArray<NodeJson> }).nodes.find((n) => n.id === "big")!
-    expect(big.status).toBe("ran")
+    const big = expectBigRanAgain(await run.done, before, "t1", params)
     expect(big.worker).not.toBe(victim.log.match(/^worker (127\.0\.0\.1:\d+) /m)?.[1])
-    expect(treeBytes(path.join(dir, "t1", "objects"))).toEqual(treeBytes(localRun("tlocal", params)))
     // Back to three workers for what follows.
     workers.push(startWorker(workers.length + 1))
     await waitFor(() => workers.at(-1)!.log.includes("worker 127.0.0.1:"), 120_000, "a new worker to register")
