@@ -20,13 +20,19 @@ import { EntityAddress } from "@effect/cluster/EntityAddress"
 import { EntityId } from "@effect/cluster/EntityId"
 import { MessageStorage } from "@effect/cluster/MessageStorage"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
+import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Snowflake from "@effect/cluster/Snowflake"
+import * as SocketRunner from "@effect/cluster/SocketRunner"
+import * as SqlMessageStorage from "@effect/cluster/SqlMessageStorage"
+import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import { WorkflowEngine } from "@effect/workflow/WorkflowEngine"
+import * as net from "node:net"
 import { Cause, Data, Deferred, Duration, Effect, Either, FiberId, Layer, Option, Redacted, Schedule, Schema } from "effect"
 import { Cache, type CacheService } from "../runtime/cache.ts"
 import { NodeFailed } from "../runtime/errors.ts"
@@ -61,6 +67,35 @@ const shardingConfig = (runner: Option.Option<{ host: string; port: number }>): 
   // the node back (its message is persisted, so another worker reruns it): a node about to finish is not redone, and
   // `mea worker` still stops within about a second.
   entityTerminationTimeout: Duration.seconds(1),
+})
+
+/** Whether something accepts TCP connections at host:port within `ms`. */
+const accepts = (host: string, port: number, ms: number): Effect.Effect<boolean> =>
+  Effect.async<boolean>((resume) => {
+    const socket = net.connect({ host, port })
+    const end = (alive: boolean) => {
+      socket.destroy()
+      resume(Effect.succeed(alive))
+    }
+    socket.setTimeout(ms, () => end(false))
+    socket.once("connect", () => end(true))
+    socket.once("error", () => end(false))
+    return Effect.sync(() => socket.destroy())
+  })
+
+/**
+ * A runner is alive while its port accepts connections. The kernel accepts them even while the worker's event loop is
+ * busy with a node, and refuses them at once when the process is gone, so a killed worker's shards move within a
+ * health check or two. The built-in ping check waits on an RPC client that keeps reconnecting to the dead address,
+ * which took about a minute per lost worker; a lost machine (no answer at all) is given up after three 2 s tries.
+ */
+export const connectRunnerHealth = Layer.succeed(RunnerHealth.RunnerHealth, {
+  isAlive: (address) =>
+    accepts(address.host, address.port, 2000).pipe(
+      Effect.filterOrFail((alive) => alive, () => "refused"),
+      Effect.retry({ times: 2, schedule: Schedule.spaced("500 millis") }),
+      Effect.isSuccess,
+    ),
 })
 
 const pgLayer = (url: string) =>
@@ -338,11 +373,16 @@ export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterE
   const graphFor = graphCache(options.registry)
   return Layer.mergeAll(nodeHandlers(options, graphFor), runWorkflowLayer(graphFor)).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
+    // NodeClusterSocket.layer with SQL storage, but with the connect check for runner health.
     Layer.provide(
-      NodeClusterSocket.layer({
-        storage: "sql",
-        shardingConfig: shardingConfig(Option.some({ host: options.host, port: options.port })),
-      }),
+      SocketRunner.layer.pipe(
+        Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
+        Layer.provide(connectRunnerHealth),
+        Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
+        Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+        Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(Option.some({ host: options.host, port: options.port })))),
+        Layer.provide(RpcSerialization.layerMsgPack),
+      ),
     ),
     Layer.provide(pgLayer(options.cluster)),
     Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ message: `worker on ${options.host}:${options.port}: ${String((e as { message?: unknown }).message ?? e)}` }))),

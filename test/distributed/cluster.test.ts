@@ -34,13 +34,16 @@ const objectsOf = (cache: string): Array<string> => {
 }
 
 
-const waitFor = async (cond: () => boolean, ms: number, what: string) => {
+/** Polls `cond`; on timeout the error carries `context()` (the processes' recent lines), so a CI failure says why. */
+const waitFor = async (cond: () => boolean, ms: number, what: string, context: () => string = () => "") => {
   const until = Date.now() + ms
   while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${context()}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
+
+const tail = (text: string, lines = 25) => text.split("\n").slice(-lines).join("\n")
 
 interface Worker {
   readonly child: ChildProcess
@@ -67,6 +70,18 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     child.stderr!.on("data", (d) => (w.log += String(d)))
     return w
   }
+  /** The last lines of every worker's log and of the given clients' stderr, for a timed-out wait. */
+  const logs = (...clients: ReadonlyArray<{ output: () => { stderr: string } }>) => () =>
+    [
+      ...workers.map((w, i) => `\n--- worker ${i + 1} (${w.child.exitCode ?? w.child.signalCode ?? "alive"}):\n${tail(w.log)}`),
+      ...clients.map((c, i) => `\n--- client ${i + 1}:\n${tail(c.output().stderr)}`),
+    ].join("")
+  /** Starts one more worker and waits until it has registered. */
+  const addWorker = async () => {
+    const w = startWorker(workers.length + 1)
+    workers.push(w)
+    await waitFor(() => w.log.includes("worker 127.0.0.1:"), 120_000, "a new worker to register", logs())
+  }
   const startsOn = (w: Worker, id: string) => w.log.split("\n").filter((l) => l === `start  ${id} (slow)`).length
   const starts = (id: string) => workers.reduce((n, w) => n + startsOn(w, id), 0)
 
@@ -75,7 +90,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     env = s3Env(s3)
     dir = project({ "p.yaml": yaml })
     for (let i = 1; i <= 3; i++) workers.push(startWorker(i))
-    await waitFor(() => workers.every((w) => w.log.includes(`worker 127.0.0.1:`)), 180_000, "workers to register")
+    await waitFor(() => workers.every((w) => w.log.includes(`worker 127.0.0.1:`)), 180_000, "workers to register", logs())
   }, 240_000)
 
   afterAll(async () => {
@@ -102,8 +117,13 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
 
   const clusterRun = (cache: string, params: ReadonlyArray<string> = []) =>
     cli(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", cache, "--json"], dir, env)
+  /**
+   * The same pipeline run here, as the reference a cluster run's objects must equal byte for byte. `slow` writes the
+   * same bytes whatever its `ms`, so the reference skips the sleeps (`ms` is in the keys, not in the objects).
+   */
   const localRun = (cache: string, params: ReadonlyArray<string> = []) => {
-    const r = cli(["run", "p.yaml", ...params, "--cache", cache, "-q"], dir)
+    const fast = params.map((p) => (p.startsWith("ms=") ? "ms=0" : p))
+    const r = cli(["run", "p.yaml", ...fast, "--cache", cache, "-q"], dir)
     expect(r.code).toBe(0)
     return path.join(dir, cache, "objects")
   }
@@ -160,7 +180,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     ])
     expect(points.every((p) => p.nodes.filter((n) => n.status === "ran").every((n) => n.worker?.startsWith("127.0.0.1:")))).toBe(true)
     // The workers' logs are read while this process waits, not during the synchronous sweep above.
-    await waitFor(() => starts("big") > before, 10_000, "the workers' logs")
+    await waitFor(() => starts("big") > before, 10_000, "the workers' logs", logs())
     await new Promise((r) => setTimeout(r, 1000))
     expect(starts("big")).toBe(before + 1)
     // The same grid locally gives the same outputs.
@@ -190,10 +210,12 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     const before = starts("big")
     const each = workers.map((w) => startsOn(w, "big"))
     const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "k1", "--json", "--fetch", "all"], dir, env)
-    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big", logs(run))
     const victim = workers.find((w, i) => startsOn(w, "big") > each[i])!
     victim.child.kill("SIGKILL")
     expectBigRanAgain(await run.done, before, "k1", params)
+    // Back to three workers: the next tests kill more of them.
+    await addWorker()
   })
 
   it("the client killed mid-run: the run's workflow carries on without it, and a restarted client joins that workflow", { timeout: 180_000 }, async () => {
@@ -202,11 +224,11 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     const runsBefore = workflowRuns()
     const before = { fan: starts("fan.1"), big: starts("big") }
     const first = cliAsync(args, dir, env)
-    await waitFor(() => starts("fan.1") > before.fan, 120_000, "a worker to start fan.1")
+    await waitFor(() => starts("fan.1") > before.fan, 120_000, "a worker to start fan.1", logs(first))
     first.child.kill("SIGKILL")
     await first.done
     // No client is left: only the workflow can send sum and then big, which need every fan node.
-    await waitFor(() => starts("big") > before.big, 120_000, "the workflow to start big without its client")
+    await waitFor(() => starts("big") > before.big, 120_000, "the workflow to start big without its client", logs(first))
     const r = await cliAsync(args, dir, env).done
     expect(r.stderr).not.toMatch(/FAILED/)
     expect(r.code).toBe(0)
@@ -236,7 +258,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
       }
       return undefined
     }
-    await waitFor(() => hostLine() !== undefined && starts("fan.1") > before, 120_000, "the workflow and fan.1 to start")
+    await waitFor(() => hostLine() !== undefined && starts("fan.1") > before, 120_000, "the workflow and fan.1 to start", logs(first))
     const { host, id } = hostLine()!
     first.child.kill("SIGKILL")
     host.child.kill("SIGKILL")
@@ -244,7 +266,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     workers.push(startWorker(workers.length + 1))
     const resumedBy = () => workers.filter((w) => w !== host && w.log.includes(`workflow ${id} (10 nodes`))
     const finished = () => workers.some((w) => w !== host && w.log.includes(`workflow ${id} finished\n`))
-    await waitFor(finished, 200_000, "another worker to resume the workflow and finish it")
+    await waitFor(finished, 200_000, "another worker to resume the workflow and finish it", logs(first))
     expect(resumedBy().length).toBeGreaterThanOrEqual(1)
     // No client was alive: the last node ran because the resumed workflow sent it.
     expect(workers.some((w) => w !== host && w.log.includes("done   last "))).toBe(true)
@@ -263,7 +285,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     const each = workers.map((w) => startsOn(w, "big"))
     const logAt = workers.map((w) => w.log.length)
     const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "t1", "--json", "--fetch", "all"], dir, env)
-    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big", logs(run))
     const v = workers.findIndex((w, i) => w.child.exitCode === null && startsOn(w, "big") > each[i])
     const victim = workers[v]
     const t0 = Date.now()
@@ -277,16 +299,14 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(victim.log.slice(logAt[v])).not.toMatch(/^done {3}big /m)
     const big = expectBigRanAgain(await run.done, before, "t1", params)
     expect(big.worker).not.toBe(victim.log.match(/^worker (127\.0\.0\.1:\d+) /m)?.[1])
-    // Back to three workers for what follows.
-    workers.push(startWorker(workers.length + 1))
-    await waitFor(() => workers.at(-1)!.log.includes("worker 127.0.0.1:"), 120_000, "a new worker to register")
+    await addWorker()
   })
 
   it("PostgreSQL stopped mid-run: a clear error, nothing corrupt; a rerun resumes and ends identical", { timeout: 180_000 }, async () => {
     const params = ["-p", "v=7", "-p", "ms=4000"]
     const before = starts("big")
     const run = cliAsync(["run", "p.yaml", ...params, "--cluster", pg.url, "--store", store, "--cache", "p1"], dir, env)
-    await waitFor(() => starts("big") > before, 120_000, "a worker to start big")
+    await waitFor(() => starts("big") > before, 120_000, "a worker to start big", logs(run))
     pg.stop()
     const r = await run.done
     expect(r.code).toBe(1)
@@ -312,7 +332,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     expect(late.child.exitCode).toBe(null)
     expect(late.log).not.toContain("worker 127.0.0.1:")
     pg.start()
-    await waitFor(() => late.log.includes("worker 127.0.0.1:"), 60_000, "the late worker to register")
+    await waitFor(() => late.log.includes("worker 127.0.0.1:"), 60_000, "the late worker to register", logs())
   })
 
   it("a cluster without a store, and an unreachable database, are one clear error each", () => {
