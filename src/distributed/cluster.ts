@@ -62,6 +62,12 @@ const shardingConfig = (runner: Option.Option<{ host: string; port: number }>): 
   entityMessagePollInterval: Duration.millis(500),
   refreshAssignmentsInterval: Duration.millis(1000),
   runnerHealthCheckInterval: Duration.seconds(2),
+  // The health check is a singleton on one worker; when that worker is the one that died, nobody marks it unhealthy
+  // and it leaves the runner list only when its heartbeat (written with each lock refresh) is older than the lock
+  // expiration: 35 s by default, here 10 s. A worker whose event loop stalls that long loses its shards, and its node
+  // runs again elsewhere (same key, same bytes).
+  shardLockRefreshInterval: Duration.seconds(2),
+  shardLockExpiration: Duration.seconds(10),
   entityMaxIdleTime: Duration.seconds(30),
   // How long a stopping worker (SIGTERM, or shards moving to a new worker) lets a running node finish before it hands
   // the node back (its message is persisted, so another worker reruns it): a node about to finish is not redone, and

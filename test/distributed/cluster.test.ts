@@ -280,7 +280,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
   })
 
   it("SIGTERM of a worker running a node: it exits within seconds, another worker reruns the node, the run completes, identical", { timeout: 180_000 }, async () => {
-    const params = ["-p", "v=6", "-p", "ms=10000"]
+    const params = ["-p", "v=6", "-p", "ms=6000"]
     const before = starts("big")
     const each = workers.map((w) => startsOn(w, "big"))
     const logAt = workers.map((w) => w.log.length)
@@ -293,7 +293,7 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     victim.child.kill("SIGTERM")
     const code = await exited
     const took = Date.now() - t0
-    // The node was handed back, not finished: it takes 10 s, the worker is gone well before.
+    // The node was handed back, not finished: it takes 6 s, the worker is gone well before.
     expect(took).toBeLessThan(3_000)
     expect(code).toBe(0)
     expect(victim.log.slice(logAt[v])).not.toMatch(/^done {3}big /m)
