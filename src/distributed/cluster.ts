@@ -104,6 +104,24 @@ export const connectRunnerHealth = Layer.succeed(RunnerHealth.RunnerHealth, {
     ),
 })
 
+/**
+ * The cluster's SQL storage (messages, runners, shard locks). Processes creating its tables at once on a fresh
+ * database race ("Failed to execute statement", which @effect/cluster turns into a defect, so a plain retry of the
+ * layer never saw it): each setup is tried a few times, then reported as a ClusterError.
+ */
+const sqlStorage = (url: string) =>
+  // Runners' tables first: a failure there must not interrupt the messages' migration halfway, which can leave its
+  // transaction open, holding its locks.
+  SqlMessageStorage.layer.pipe(
+    Layer.provideMerge(SqlRunnerStorage.layer),
+    Layer.catchAllCause((cause): Layer.Layer<unknown, ClusterError> =>
+      Cause.isInterruptedOnly(cause)
+        ? Layer.failCause(Cause.interrupt(FiberId.none))
+        : Layer.fail(new ClusterError({ message: `cannot set up the cluster's tables in ${redactUrl(url)}: ${describeCause(cause)}` })),
+    ),
+    Layer.retry(Schedule.intersect(Schedule.spaced("500 millis"), Schedule.recurs(6))),
+  )
+
 const pgLayer = (url: string) =>
   PgClient.layer({ url: Redacted.make(url), applicationName: "mea", connectTimeout: Duration.seconds(5), maxConnections: 8 }).pipe(
     Layer.mapError((e) => new ClusterError({ message: `cannot reach the cluster database ${redactUrl(url)}: ${e.message}` })),
@@ -271,7 +289,15 @@ export const clusterExecutorLayer = (
     }),
   ).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
-    Layer.provide(NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: shardingConfig(Option.none()) })),
+    // NodeClusterSocket.layer({ clientOnly: true, storage: "sql" }), with the storage set up as above.
+    Layer.provide(
+      SocketRunner.layerClientOnly.pipe(
+        Layer.provide(NodeClusterSocket.layerClientProtocol),
+        Layer.provideMerge(sqlStorage(url)),
+        Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(Option.none()))),
+        Layer.provide(RpcSerialization.layerMsgPack),
+      ),
+    ),
     Layer.provide(pgLayer(url)),
     Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ message: `cluster ${redactUrl(url)}: ${String((e as { message?: unknown }).message ?? e)}` }))),
   )
@@ -379,13 +405,12 @@ export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterE
   const graphFor = graphCache(options.registry)
   return Layer.mergeAll(nodeHandlers(options, graphFor), runWorkflowLayer(graphFor)).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
-    // NodeClusterSocket.layer with SQL storage, but with the connect check for runner health.
+    // NodeClusterSocket.layer({ storage: "sql" }), with the storage set up as above and the connect check for runner health.
     Layer.provide(
       SocketRunner.layer.pipe(
         Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
         Layer.provide(connectRunnerHealth),
-        Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
-        Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+        Layer.provideMerge(sqlStorage(options.cluster)),
         Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(Option.some({ host: options.host, port: options.port })))),
         Layer.provide(RpcSerialization.layerMsgPack),
       ),

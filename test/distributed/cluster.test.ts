@@ -335,6 +335,34 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     await waitFor(() => late.log.includes("worker 127.0.0.1:"), 60_000, "the late worker to register", logs())
   })
 
+  it("a worker whose table setup fails at first (as when workers race creating them on a fresh database) retries and registers", { timeout: 120_000 }, async () => {
+    // PostgreSQL 15 lets only a database's owner create tables in its public schema: the worker's role starts without
+    // that right, so its first CREATE TABLE fails as a racing one does, with a failed statement.
+    const psql = (db: string, command: string) => {
+      const q = spawnSync("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "mea", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", command], { encoding: "utf8" })
+      if (q.status !== 0) throw new Error(`psql failed: ${q.stderr}`)
+    }
+    psql("mea", "CREATE ROLE racer LOGIN")
+    psql("mea", "CREATE DATABASE race")
+    const url = pg.url.replace("//mea@", "//racer@").replace(/\/mea$/, "/race")
+    const child = spawn(
+      process.execPath,
+      [path.join(repoRoot, "bin", "mea.mjs"), "worker", "--cluster", url, "--store", store, "--host", "127.0.0.1", "--cache", path.join(dir, "race")],
+      { cwd: dir, env: { ...process.env, ...env, MEA_PLUGINS: testPlugin(), CI: "1" } },
+    )
+    const w: Worker = { child, log: "" }
+    workers.push(w)
+    child.stdout!.resume()
+    child.stderr!.on("data", (d) => (w.log += String(d)))
+    await new Promise((r) => setTimeout(r, 4000))
+    expect(child.exitCode).toBe(null)
+    expect(w.log).not.toContain("worker 127.0.0.1:")
+    psql("race", "GRANT CREATE ON SCHEMA public TO racer")
+    await waitFor(() => w.log.includes("worker 127.0.0.1:"), 60_000, "the worker to register once it may create its tables", logs())
+    expect(w.log).toContain(`on cluster ${url}`)
+    child.kill("SIGKILL")
+  })
+
   it("a cluster without a store, and an unreachable database, are one clear error each", () => {
     const noStore = cli(["run", "p.yaml", "--cluster", pg.url, "--cache", "e1"], dir, { MEA_STORE: "" })
     expect(noStore.code).toBe(2)
