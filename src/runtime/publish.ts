@@ -32,6 +32,16 @@ const removeStaleTemps = (to: string): void => {
   }
 }
 
+/** Whether `file` is a regular file holding exactly `bytes`, and still the user's to replace (mode 644). */
+const sameBytes = (file: string, bytes: Buffer): boolean => {
+  try {
+    const st = fs.statSync(file)
+    return st.isFile() && st.size === bytes.length && (st.mode & 0o777) === 0o644 && fs.readFileSync(file).equals(bytes)
+  } catch {
+    return false
+  }
+}
+
 /** Copies `files` (relative names) from `fromDir` into `toDir` (created if missing); returns the paths written. */
 export const publishFiles = (fromDir: string, files: ReadonlyArray<string>, toDir: string): Effect.Effect<ReadonlyArray<string>, PublishError> =>
   Effect.gen(function* () {
@@ -45,11 +55,14 @@ export const publishFiles = (fromDir: string, files: ReadonlyArray<string>, toDi
       const to = path.resolve(toDir, rel)
       yield* Effect.try({
         try: () => {
+          // Through the artifact's block hashes (integrity.ts), so a corrupt cached file is never published.
+          const bytes = readVerifiedFile(from)
           fs.mkdirSync(path.dirname(to), { recursive: true })
           removeStaleTemps(to)
+          // A cached run publishes what is already there: leave an identical copy alone (a rerun writes nothing).
+          if (sameBytes(to, bytes)) return
           const tmp = `${to}.tmp-${process.pid}`
-          // Through the artifact's block hashes (integrity.ts), so a corrupt cached file is never published.
-          fs.writeFileSync(tmp, readVerifiedFile(from))
+          fs.writeFileSync(tmp, bytes)
           // Cached artifact files are read-only; the project's copy is the user's to open and replace.
           fs.chmodSync(tmp, 0o644)
           fs.renameSync(tmp, to)
