@@ -354,8 +354,19 @@ const computeNode = (
       )
     }
     let output: string
-    if (found._tag === "Hit") output = found.record.output
-    else {
+    let shared = false
+    if (found._tag === "Hit") {
+      output = found.record.output
+      // A hit already in the store is not uploaded again: a small object's upload skips the existence check, and
+      // rewriting its files under a concurrent reader handed that reader half a manifest on s3rver, whose writes are
+      // not atomic (seen in the client-killed cluster test). One GET of the key record decides.
+      shared =
+        found.source === "store" ||
+        (yield* remote.getKey(payload.key).pipe(
+          Effect.map((r) => Option.isSome(r) && r.value.output === output),
+          Effect.orElseSucceed(() => false),
+        ))
+    } else {
       // Upstream artifacts are read from the local cache: bring the missing ones from the store.
       for (const hash of new Set(Object.values(payload.upstream))) {
         if (!(yield* cache.store.hasObject(hash))) yield* remote.fetchObject(cache.store, hash).pipe(Effect.mapError((e) => e.message))
@@ -363,7 +374,7 @@ const computeNode = (
       const outputs = new Map(Object.entries(payload.upstream))
       output = yield* execute(cache, graph, node, found.key, found.components, outputs, warn, threads).pipe(Effect.mapError((e) => e.message))
     }
-    yield* publishToStore(cache, remote, found.key, output).pipe(Effect.mapError((e) => `cannot share the output: ${e.message}`))
+    if (!shared) yield* publishToStore(cache, remote, found.key, output).pipe(Effect.mapError((e) => `cannot share the output: ${e.message}`))
     yield* Effect.sync(() => cache.files.save())
     return output
   })
