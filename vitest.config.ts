@@ -1,5 +1,5 @@
 import { defineConfig } from "vitest/config"
-import ClusterFirstSequencer from "./test/cluster-first-sequencer.ts"
+import ClusterFirstSequencer, { clusterTestFile } from "./test/cluster-first-sequencer.ts"
 
 /**
  * Test files run one at a time: most are CPU-bound on these 2 cores, and several time kill -9 windows. The exception
@@ -7,9 +7,8 @@ import ClusterFirstSequencer from "./test/cluster-first-sequencer.ts"
  * in a group of two workers, beside long functional files with no timing in them (about 110 s in all, so they are
  * done before it is). Then every other file runs alone.
  */
-const cluster = "test/distributed/cluster.test.ts"
 const besideCluster = [
-  cluster,
+  clusterTestFile,
   "test/e2e/pipeline.test.ts",
   "test/hardening/corruption.test.ts",
   "test/datasets/import-pipeline.test.ts",

@@ -5,10 +5,12 @@
  */
 import { BaseSequencer, type TestSpecification } from "vitest/node"
 
+export const clusterTestFile = "test/distributed/cluster.test.ts"
+
 export default class ClusterFirstSequencer extends BaseSequencer {
   override async sort(files: Array<TestSpecification>): Promise<Array<TestSpecification>> {
     const sorted = await super.sort(files)
-    const first = (s: TestSpecification) => (s.moduleId.endsWith("test/distributed/cluster.test.ts") ? 0 : 1)
+    const first = (s: TestSpecification) => (s.moduleId.endsWith(clusterTestFile) ? 0 : 1)
     return [...sorted].sort((a, b) => first(a) - first(b))
   }
 }

@@ -122,6 +122,17 @@ const sqlStorage = (url: string) =>
     Layer.retry(Schedule.intersect(Schedule.spaced("500 millis"), Schedule.recurs(6))),
   )
 
+/**
+ * What NodeClusterSocket.layer({ storage: "sql" }) assembles around a socket runner (client-only or serving), with the
+ * storage set up as above; the caller picks the runner and, for a worker, the runner health check.
+ */
+const sqlSocketRunner = <A, E, R>(runner: Layer.Layer<A, E, R>, url: string, address: Option.Option<{ host: string; port: number }>) =>
+  runner.pipe(
+    Layer.provideMerge(sqlStorage(url)),
+    Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(address))),
+    Layer.provide(RpcSerialization.layerMsgPack),
+  )
+
 const pgLayer = (url: string) =>
   PgClient.layer({ url: Redacted.make(url), applicationName: "mea", connectTimeout: Duration.seconds(5), maxConnections: 8 }).pipe(
     Layer.mapError((e) => new ClusterError({ message: `cannot reach the cluster database ${redactUrl(url)}: ${e.message}` })),
@@ -289,15 +300,7 @@ export const clusterExecutorLayer = (
     }),
   ).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
-    // NodeClusterSocket.layer({ clientOnly: true, storage: "sql" }), with the storage set up as above.
-    Layer.provide(
-      SocketRunner.layerClientOnly.pipe(
-        Layer.provide(NodeClusterSocket.layerClientProtocol),
-        Layer.provideMerge(sqlStorage(url)),
-        Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(Option.none()))),
-        Layer.provide(RpcSerialization.layerMsgPack),
-      ),
-    ),
+    Layer.provide(sqlSocketRunner(Layer.provide(SocketRunner.layerClientOnly, NodeClusterSocket.layerClientProtocol), url, Option.none())),
     Layer.provide(pgLayer(url)),
     Layer.mapError((e) => (e instanceof ClusterError ? e : new ClusterError({ message: `cluster ${redactUrl(url)}: ${String((e as { message?: unknown }).message ?? e)}` }))),
   )
@@ -416,14 +419,11 @@ export const workerLayer = (options: WorkerOptions): Layer.Layer<never, ClusterE
   const graphFor = graphCache(options.registry)
   return Layer.mergeAll(nodeHandlers(options, graphFor), runWorkflowLayer(graphFor)).pipe(
     Layer.provide(ClusterWorkflowEngine.layer),
-    // NodeClusterSocket.layer({ storage: "sql" }), with the storage set up as above and the connect check for runner health.
     Layer.provide(
-      SocketRunner.layer.pipe(
-        Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]),
-        Layer.provide(connectRunnerHealth),
-        Layer.provideMerge(sqlStorage(options.cluster)),
-        Layer.provide(ShardingConfig.layerFromEnv(shardingConfig(Option.some({ host: options.host, port: options.port })))),
-        Layer.provide(RpcSerialization.layerMsgPack),
+      sqlSocketRunner(
+        SocketRunner.layer.pipe(Layer.provide([NodeClusterSocket.layerSocketServer, NodeClusterSocket.layerClientProtocol]), Layer.provide(connectRunnerHealth)),
+        options.cluster,
+        Option.some({ host: options.host, port: options.port }),
       ),
     ),
     Layer.provide(pgLayer(options.cluster)),

@@ -59,10 +59,11 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
   const workers: Array<Worker> = []
   const store = "s3://mea-test/cluster"
 
-  const startWorker = (i: number): Worker => {
+  /** A `mea worker` on this test's database (or the one `cluster` names), with its own cache. */
+  const startWorker = (i: number, cluster = pg.url): Worker => {
     const child = spawn(
       process.execPath,
-      [path.join(repoRoot, "bin", "mea.mjs"), "worker", "--cluster", pg.url, "--store", store, "--host", "127.0.0.1", "-j", "2", "--cache", path.join(dir, `worker${i}`)],
+      [path.join(repoRoot, "bin", "mea.mjs"), "worker", "--cluster", cluster, "--store", store, "--host", "127.0.0.1", "-j", "2", "--cache", path.join(dir, `worker${i}`)],
       { cwd: dir, env: { ...process.env, ...env, MEA_PLUGINS: testPlugin(), CI: "1" } },
     )
     const w: Worker = { child, log: "" }
@@ -103,16 +104,15 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
     await s3?.close()
   })
 
-  /** Workflow executions the cluster has been asked to start (the workflow engine's `run` messages in PostgreSQL). */
-  const workflowRuns = (): number => {
-    const q = spawnSync(
-      "psql",
-      ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "mea", "-d", "mea", "-tAc", "SELECT count(*) FROM cluster_messages WHERE entity_type = 'Workflow/MeaRun' AND tag = 'run'"],
-      { encoding: "utf8" },
-    )
+  /** Runs one SQL command in database `db` of this test's server as user mea; its unaligned output. */
+  const psql = (db: string, command: string): string => {
+    const q = spawnSync("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "mea", "-d", db, "-v", "ON_ERROR_STOP=1", "-tAc", command], { encoding: "utf8" })
     if (q.status !== 0) throw new Error(`psql failed: ${q.stderr}`)
-    return Number(q.stdout.trim())
+    return q.stdout
   }
+  /** Workflow executions the cluster has been asked to start (the workflow engine's `run` messages in PostgreSQL). */
+  const workflowRuns = (): number =>
+    Number(psql("mea", "SELECT count(*) FROM cluster_messages WHERE entity_type = 'Workflow/MeaRun' AND tag = 'run'").trim())
   const doneOn = (id: string) => workers.filter((w) => w.log.split("\n").some((l) => l.startsWith(`done   ${id} `))).length
 
   const clusterRun = (cache: string, params: ReadonlyArray<string> = []) =>
@@ -338,29 +338,18 @@ describeWithPostgres("cluster: 3 workers on PostgreSQL and S3", () => {
   it("a worker whose table setup fails at first (as when workers race creating them on a fresh database) retries and registers", { timeout: 120_000 }, async () => {
     // PostgreSQL 15 lets only a database's owner create tables in its public schema: the worker's role starts without
     // that right, so its first CREATE TABLE fails as a racing one does, with a failed statement.
-    const psql = (db: string, command: string) => {
-      const q = spawnSync("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", "mea", "-d", db, "-v", "ON_ERROR_STOP=1", "-c", command], { encoding: "utf8" })
-      if (q.status !== 0) throw new Error(`psql failed: ${q.stderr}`)
-    }
     psql("mea", "CREATE ROLE racer LOGIN")
     psql("mea", "CREATE DATABASE race")
     const url = pg.url.replace("//mea@", "//racer@").replace(/\/mea$/, "/race")
-    const child = spawn(
-      process.execPath,
-      [path.join(repoRoot, "bin", "mea.mjs"), "worker", "--cluster", url, "--store", store, "--host", "127.0.0.1", "--cache", path.join(dir, "race")],
-      { cwd: dir, env: { ...process.env, ...env, MEA_PLUGINS: testPlugin(), CI: "1" } },
-    )
-    const w: Worker = { child, log: "" }
+    const w = startWorker(workers.length + 1, url)
     workers.push(w)
-    child.stdout!.resume()
-    child.stderr!.on("data", (d) => (w.log += String(d)))
     await new Promise((r) => setTimeout(r, 4000))
-    expect(child.exitCode).toBe(null)
+    expect(w.child.exitCode).toBe(null)
     expect(w.log).not.toContain("worker 127.0.0.1:")
     psql("race", "GRANT CREATE ON SCHEMA public TO racer")
     await waitFor(() => w.log.includes("worker 127.0.0.1:"), 60_000, "the worker to register once it may create its tables", logs())
     expect(w.log).toContain(`on cluster ${url}`)
-    child.kill("SIGKILL")
+    w.child.kill("SIGKILL")
   })
 
   it("a cluster without a store, and an unreachable database, are one clear error each", () => {
