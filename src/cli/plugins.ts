@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { UsageError } from "../runtime/errors.ts"
 import type { Stage } from "../runtime/stage.ts"
+import { importModule } from "../util/lazy.ts"
 
 const isStage = (s: unknown): s is Stage =>
   s !== null && typeof s === "object" && typeof (s as Stage).name === "string" && typeof (s as Stage).run === "function"
@@ -25,14 +26,14 @@ export const loadPlugins = (spec: string | undefined): Effect.Effect<ReadonlyArr
     }
     if (files.some((f) => f.endsWith(".ts"))) {
       yield* Effect.tryPromise({
-        try: async () => (await import("tsx/esm/api")).register(),
+        try: async () => (await importModule<typeof import("tsx/esm/api")>("tsx/esm/api")).register(),
         catch: (e) => usage(`cannot load TypeScript plugins (tsx): ${firstLine(e)}`),
       })
     }
     const out: Array<{ from: string; stages: ReadonlyArray<Stage> }> = []
     for (const f of files) {
       const mod = yield* Effect.tryPromise({
-        try: () => import(pathToFileURL(path.resolve(f)).href) as Promise<{ stages?: unknown }>,
+        try: () => importModule<{ stages?: unknown }>(pathToFileURL(path.resolve(f)).href),
         catch: (e) => usage(`${f} failed to load: ${firstLine(e)}`),
       })
       if (!Array.isArray(mod.stages) || !mod.stages.every(isStage)) {

@@ -1,5 +1,6 @@
 /** k-means (ml-kmeans, k-means++ initialisation), seeded so the same inputs give the same clusters. */
 import { Data, Effect } from "effect"
+import { importModule } from "../util/lazy.ts"
 
 export class KMeansError extends Data.TaggedError("KMeansError")<{ readonly message: string }> {}
 
@@ -16,7 +17,7 @@ export const kMeans = (rows: ReadonlyArray<ArrayLike<number>>, k: number, seed: 
     if (!Number.isInteger(k) || k < 1) return yield* Effect.fail(new KMeansError({ message: `k must be a positive integer, got ${k}` }))
     if (k > rows.length) return yield* Effect.fail(new KMeansError({ message: `k = ${k} exceeds the number of points (${rows.length})` }))
     const { kmeans } = yield* Effect.tryPromise({
-      try: () => import("ml-kmeans"),
+      try: () => importModule<typeof import("ml-kmeans")>("ml-kmeans"),
       catch: (e) => new KMeansError({ message: `cannot load ml-kmeans: ${e instanceof Error ? e.message : String(e)}` }),
     })
     return run(kmeans, rows, k, seed, maxIterations)

@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import type { Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { StoreError, type Blobs } from "../runtime/remote.ts"
+import { importModule } from "../util/lazy.ts"
 
 /** Parts of a multipart upload (S3's minimum part is 5 MiB). */
 export const PART_BYTES = 8 << 20
@@ -62,7 +63,7 @@ export const s3Blobs = (url: string): Effect.Effect<Blobs, StoreError> =>
     if (loc === undefined) return yield* Effect.fail(new StoreError({ message: `--store ${url}: expected s3://bucket/prefix` }))
     // mea supports Node 20; the SDK's notice about its future Node support is not the user's concern mid-run.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true"
-    const sdk = yield* Effect.tryPromise({ try: () => import("@aws-sdk/client-s3"), catch: (e) => new StoreError({ message: `cannot load the AWS SDK: ${String(e)}` }) })
+    const sdk = yield* Effect.tryPromise({ try: () => importModule<typeof import("@aws-sdk/client-s3")>("@aws-sdk/client-s3"), catch: (e) => new StoreError({ message: `cannot load the AWS SDK: ${String(e)}` }) })
     const endpoint = process.env.MEA_S3_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL
     const client: S3.S3Client = new sdk.S3Client({
       region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",

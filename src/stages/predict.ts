@@ -27,6 +27,7 @@ import { embedFeatureRows } from "../model/train-and-eval.ts"
 import { cosineScores } from "../model/train.ts"
 import { aggregateSongs, Aggregation, songRows } from "../model/vote.ts"
 import { attempt, attemptPromise, type Artifact, defineStage, Input, StageError, stageError } from "../runtime/stage.ts"
+import { importModule } from "../util/lazy.ts"
 
 export const PredictParams = Schema.Struct({
   aggregation: Schema.optionalWith(Aggregation, { default: () => "vote" as const }),
@@ -204,7 +205,7 @@ const modelSource = (inputs: {
 /** Segment outputs through an exported inference graph (standardisation is inside the graph). */
 const embedWithExport = (file: string, m: Model, featuresFile: string, rows: ReadonlyArray<number>, threads: number): Effect.Effect<Float32Array, StageError> =>
   attemptPromise(`predict: running ${file}`, async () => {
-    const ort = await import("onnxruntime-node")
+    const ort = await importModule<typeof import("onnxruntime-node")>("onnxruntime-node")
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1 })
     const source = openRows(featuresFile, m.layers)
     try {
