@@ -40,6 +40,10 @@ export class GraphBuilder {
   private readonly inputNames = new Set<string>()
   private readonly outputNames = new Set<string>()
   private readonly constants = new Map<string, string>()
+  /** The node that computes each tensor, by the tensor's name. */
+  private readonly producers = new Map<string, onnxProto.onnx.INodeProto>()
+  /** Tensors whose node now writes them under an output's name; their readers are pointed there by toBytes. */
+  private readonly renamed = new Map<string, string>()
   private counter = 0
 
   constructor(
@@ -65,10 +69,24 @@ export class GraphBuilder {
     return this.inputNames.has(name)
   }
 
-  /** Marks a tensor as a graph output, under `name` (an Identity is inserted when the names differ). */
+  /**
+   * Marks a tensor as a graph output, under `name`. When the names differ, the node computing the tensor writes it
+   * under `name` instead: an Identity would make onnxruntime compute into a buffer of its own and then copy into the
+   * caller's (58 MB of gradients a step for the reference net). An Identity remains only for a graph input, a tensor
+   * already an output, or a second name of one tensor.
+   */
   output(tensor: string, name: string = tensor, dims?: ReadonlyArray<Dim>): string {
     if (this.outputNames.has(name)) return name
-    if (tensor !== name) this.nodes.push({ opType: "Identity", input: [tensor], output: [name], name: this.fresh("id") })
+    const current = this.renamed.get(tensor) ?? tensor
+    if (current !== name) {
+      const producer = this.producers.get(tensor)
+      if (producer !== undefined && current === tensor && !this.outputNames.has(tensor) && !this.inputNames.has(name)) {
+        producer.output = producer.output!.map((o) => (o === tensor ? name : o))
+        this.renamed.set(tensor, name)
+      } else {
+        this.nodes.push({ opType: "Identity", input: [current], output: [name], name: this.fresh("id") })
+      }
+    }
     this.outputNames.add(name)
     this.outputs.push(valueInfo(name, elemCode(this.elem), dims))
     return name
@@ -117,13 +135,15 @@ export class GraphBuilder {
   /** Adds one node; returns its (first) output name. */
   op(opType: string, inputs: ReadonlyArray<string>, attrs: Readonly<Record<string, Attr>> = {}, outName?: string): string {
     const out = outName ?? this.fresh(opType.toLowerCase())
-    this.nodes.push({
+    const node: onnxProto.onnx.INodeProto = {
       opType,
       name: this.fresh(`n_${opType}`),
       input: [...inputs],
       output: [out],
       attribute: Object.entries(attrs).map(([name, a]) => toAttribute(name, a)),
-    })
+    }
+    this.nodes.push(node)
+    this.producers.set(out, node)
     return out
   }
 
@@ -134,7 +154,7 @@ export class GraphBuilder {
       opsetImport: [{ domain: "", version: OPSET }],
       graph: {
         name: this.name,
-        node: this.nodes,
+        node: this.nodes.map((n) => ({ ...n, input: n.input!.map((i) => this.renamed.get(i) ?? i) })),
         input: this.inputs,
         output: this.outputs,
         initializer: this.initializers,
