@@ -35,7 +35,7 @@ const runMea = async (): Promise<Throughput> => {
   const rng = new Rng(0, "bench")
   const weights = initWeights(net.params, rng)
   const engine = await NetEngine.create(net, inDim, { threads })
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01, threads })
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 })
   const x = Float32Array.from({ length: batch * inDim }, () => rng.next() * 2 - 1)
   const positives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
   const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
@@ -48,7 +48,7 @@ const runMea = async (): Promise<Throughput> => {
     const t = tripletLoss({ rows: batch, dim: outDim, anchors: f.anchors, positives, negatives, group })
     const r = alignmentRegulariser(f.similarity, batch, clusters, "v2", 2.5)
     const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), Float32Array.from(r.dS))
-    await opt.update(weights, grads)
+    opt.update(weights, grads)
   }
   for (let i = 0; i < warmup; i++) await step()
   const times: Array<number> = []
@@ -58,7 +58,6 @@ const runMea = async (): Promise<Throughput> => {
     times.push((performance.now() - t0) / 1000)
   }
   await engine.release()
-  await opt.close()
   const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]
   return { mean: (steps * batch) / times.reduce((a, b) => a + b, 0), median: batch / median }
 }

@@ -212,7 +212,7 @@ export const train = async (
   const net = buildNet(run.config)
   const weights = initWeights(net.params, new Rng(o.seed, "init"))
   const engine = await NetEngine.create(net, run.config.in_dim, { threads: run.threads })
-  const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay, threads: run.threads })
+  const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay })
   try {
     const plateau = new ReduceLROnPlateau(o.lr, { factor: o.lr_factor, patience: o.lr_patience, cooldown: o.lr_cooldown, minLr: o.min_lr })
     const batchRng = new Rng(o.seed, "batches")
@@ -263,7 +263,7 @@ export const train = async (
         const t = tripletLoss({ rows, dim, anchors: f.anchors, positives: pos, negatives: neg, group })
         const reg = o.phase === "alignment" ? alignmentRegulariser(f.similarity, rows, cluster, o.regulariser, o.alpha) : undefined
         const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), reg === undefined ? new Float32Array(rows * rows) : Float32Array.from(reg.dS))
-        await opt.update(weights, grads)
+        opt.update(weights, grads)
         sumTriplet += t.loss
         sumReg += reg?.loss ?? 0
         sumLoss += t.loss + (reg?.loss ?? 0)
@@ -296,6 +296,6 @@ export const train = async (
     }
     return { weights: best ?? weights, curves, bestEpoch, bestValF1: bestF1, stoppedEarly: false, ...extra }
   } finally {
-    await Promise.all([engine.release(), opt.close()])
+    await engine.release()
   }
 }

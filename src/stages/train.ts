@@ -27,7 +27,8 @@ export const TrainStage = defineStage({
   name: "train",
   // 3: the model records how its training labels were embedded (label_embedding).
   // 4: training reads a once-compiled copy of the chosen layers of the training rows, block-shuffled on disk.
-  version: 4,
+  // 5: AdamW updates float32 weights in float32 (a SIMD kernel), as torch does, where it computed in doubles.
+  version: 5,
   description: "Trains the attention or linear embedding net (standardised inputs, triplet loss, alignment regulariser, AdamW, plateau schedule) on one or more data sets",
   params: TrainSettings,
   inputs: {

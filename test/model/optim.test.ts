@@ -7,50 +7,102 @@ import { Rng } from "../../src/model/rng.ts"
 import { ReduceLROnPlateau } from "../../src/model/scheduler.ts"
 
 describe("AdamW", () => {
-  it("matches torch.optim.AdamW's update, step by step", async () => {
-    const w = Float32Array.of(1, -2)
-    const opt = new AdamW({ lr: 0.1, weightDecay: 0.01 })
-    await opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(0.5, 0)]]))
-    // step 1: w*(1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps), mhat = g, vhat = g^2
-    expect(w[0]).toBeCloseTo(1 * 0.999 - 0.1, 6)
-    expect(w[1]).toBeCloseTo(-2 * 0.999, 6)
-    await opt.update(new Map([["w", w]]), new Map([["w", Float32Array.of(-1, 0)]]))
-    const m = 0.9 * 0.05 + 0.1 * -1
-    const v = 0.999 * 0.00025 + 0.001 * 1
-    const expected = (1 * 0.999 - 0.1) * 0.999 - (0.1 * (m / (1 - 0.81))) / (Math.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
-    expect(w[0]).toBeCloseTo(expected, 5)
-  })
+  for (const [kind, make] of [["float32 (SIMD)", (xs: Array<number>) => Float32Array.from(xs)], ["float64", (xs: Array<number>) => Float64Array.from(xs)]] as const) {
+    it(`matches torch.optim.AdamW's update, step by step: ${kind}`, () => {
+      const weights = new Map([["w", make([1, -2])]])
+      const grads = new Map([["w", make([0.5, 0])]])
+      const opt = new AdamW({ lr: 0.1, weightDecay: 0.01 })
+      opt.update(weights, grads)
+      // step 1: w*(1 - lr*wd) - lr * mhat / (sqrt(vhat) + eps), mhat = g, vhat = g^2
+      expect(weights.get("w")![0]).toBeCloseTo(1 * 0.999 - 0.1, 6)
+      expect(weights.get("w")![1]).toBeCloseTo(-2 * 0.999, 6)
+      grads.get("w")!.set([-1, 0])
+      opt.update(weights, grads)
+      const m = 0.9 * 0.05 + 0.1 * -1
+      const v = 0.999 * 0.00025 + 0.001 * 1
+      const expected = (1 * 0.999 - 0.1) * 0.999 - (0.1 * (m / (1 - 0.81))) / (Math.sqrt(v / (1 - 0.999 ** 2)) + 1e-8)
+      expect(weights.get("w")![0]).toBeCloseTo(expected, 5)
+    })
+  }
 })
 
-describe("AdamW on worker threads", () => {
-  const tensors = (seed: number): Map<string, Float32Array> => {
+describe("AdamW's float32 SIMD kernel", () => {
+  const sizes = [["a", 5000], ["b", 3001], ["c", 2], ["d", 7]] as const
+  const tensors = <T extends Float32Array | Float64Array>(seed: number, make: (n: number) => T): Map<string, T> => {
     const rng = new Rng(seed, "t")
-    const m = new Map<string, Float32Array>()
-    for (const [name, n] of [["a", 5000], ["b", 3000], ["c", 2000], ["d", 7]] as const) m.set(name, Float32Array.from({ length: n }, () => rng.next() * 2 - 1))
-    // A view into a larger buffer cannot be moved to a worker: it stays on the calling thread.
-    m.set("view", new Float32Array(200).subarray(50, 150).map(() => rng.next()))
+    const m = new Map<string, T>()
+    for (const [name, n] of sizes) {
+      const a = make(n)
+      for (let i = 0; i < n; i++) a[i] = rng.next() * 2 - 1
+      m.set(name, a)
+    }
+    // A view into a larger buffer, as a caller may hand over.
+    const view = make(200).subarray(50, 150) as T
+    for (let i = 0; i < view.length; i++) view[i] = rng.next()
+    m.set("view", view)
     return m
   }
-  it("gives the same bits as one thread, and hands the moved arrays back through the maps", async () => {
-    const run = async (threads: number): Promise<Map<string, Float32Array>> => {
-      const weights = tensors(1)
-      const grads = tensors(2)
-      const opt = new AdamW({ lr: 0.01, weightDecay: 0.01, threads, parallelFrom: 0 })
-      try {
-        for (let step = 0; step < 4; step++) {
-          const before = new Map(weights)
-          await opt.update(weights, grads)
-          if (threads > 1) expect([...weights.keys()].some((k) => weights.get(k) !== before.get(k))).toBe(true)
-          for (const [k, g] of grads) g.set(tensors(10 + step).get(k)!)
-        }
-      } finally {
-        await opt.close()
-      }
-      return weights
+  const f32 = (n: number) => new Float32Array(n)
+  const f64 = (n: number) => new Float64Array(n)
+
+  it("agrees with the update in doubles to float32 rounding, for any length, over steps with changing gradients", () => {
+    const w32 = tensors(1, f32)
+    const g32 = tensors(2, f32)
+    const w64 = tensors(1, f64)
+    const g64 = tensors(2, f64)
+    const simd = new AdamW({ lr: 0.01, weightDecay: 0.01 })
+    const doubles = new AdamW({ lr: 0.01, weightDecay: 0.01 })
+    for (let step = 0; step < 5; step++) {
+      simd.update(w32, g32)
+      doubles.update(w64, g64)
+      // The next gradients, written into whatever the maps hold now (the kernel's memory, after the first update).
+      for (const [k, g] of g32) g.set(tensors(10 + step, f32).get(k)!)
+      for (const [k, g] of g64) g.set(tensors(10 + step, f64).get(k)!)
     }
-    const one = await run(1)
-    const three = await run(3)
-    for (const [k, w] of one) expect(Buffer.from(three.get(k)!.buffer, three.get(k)!.byteOffset, three.get(k)!.byteLength).equals(Buffer.from(w.buffer, w.byteOffset, w.byteLength))).toBe(true)
+    const start = tensors(1, f64)
+    for (const [k, w] of w64) {
+      const got = w32.get(k)!
+      let moved = 0
+      for (let i = 0; i < w.length; i++) {
+        expect(Math.abs(got[i] - w[i]), `${k}[${i}]`).toBeLessThan(1e-6 * Math.max(1, Math.abs(w[i])))
+        moved = Math.max(moved, Math.abs(w[i] - start.get(k)![i]))
+      }
+      // Five steps of lr 0.01 move every weight well beyond that tolerance: the comparison is not vacuous.
+      expect(moved).toBeGreaterThan(0.01)
+    }
+  })
+
+  it("puts views of its memory into the caller's maps, and copies in an entry the caller replaced", () => {
+    const weights = tensors(1, f32)
+    const grads = tensors(2, f32)
+    const first = weights.get("a")!
+    const opt = new AdamW({ lr: 0.01, weightDecay: 0 })
+    opt.update(weights, grads)
+    const inArena = weights.get("a")!
+    expect(inArena).not.toBe(first)
+    expect(grads.get("a")).not.toBe(tensors(2, f32).get("a"))
+    // The caller restores other weights by replacing the entry, as after loading a checkpoint.
+    const restored = Float32Array.from(first)
+    weights.set("a", restored)
+    opt.update(weights, grads)
+    expect(weights.get("a")).toBe(inArena)
+    const reference = tensors(1, f64)
+    const refGrads = tensors(2, f64)
+    const twice = new AdamW({ lr: 0.01, weightDecay: 0 })
+    twice.update(reference, refGrads)
+    reference.set("a", Float64Array.from(first))
+    twice.update(reference, refGrads)
+    for (let i = 0; i < first.length; i++) expect(Math.abs(inArena[i] - reference.get("a")![i])).toBeLessThan(1e-6)
+  })
+
+  it("refuses a weight that was not there at the first update", () => {
+    const weights = tensors(1, f32)
+    const grads = tensors(2, f32)
+    const opt = new AdamW({ lr: 0.01, weightDecay: 0 })
+    opt.update(weights, grads)
+    weights.set("new", new Float32Array(4))
+    grads.set("new", new Float32Array(4))
+    expect(() => opt.update(weights, grads)).toThrow(/new was not among the weights of the first update/)
   })
 })
 
