@@ -22,11 +22,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { writeNpyFloat32, NpyFloat32Writer } from "../src/io/npy.ts"
 import { MTG_LABELS } from "../src/datasets/vocabularies.ts"
-import { onnxRuntime } from "../src/model/forward-backward.ts"
-import { GraphBuilder } from "../src/model/onnx/builder.ts"
 import { evaluateModel, trainModel } from "../src/model/train-and-eval.ts"
 import type { TrainSettings } from "../src/model/settings.ts"
-import { referenceConfig } from "../src/model/nets.ts"
 import { EvaluationCodec, type Evaluation } from "../src/artifacts/evaluation.ts"
 import type { Artifact, Progress } from "../src/runtime/stage.ts"
 import { DatasetCodec, type Dataset } from "../src/artifacts/dataset.ts"
@@ -34,6 +31,7 @@ import { FEATURES_FILE, type Features } from "../src/artifacts/features.ts"
 import { SEGMENT_FILE, type Segments } from "../src/artifacts/segments.ts"
 import { VoteStage } from "../src/stages/vote.ts"
 import { artifactOf, runStagePromise } from "../test/support/stage-harness.ts"
+import { numpyPeak, ortPeak, python, stepFlops } from "./peak.ts"
 
 const LAYERS = 13
 const DIM = 768
@@ -113,19 +111,6 @@ const procIo = (): { read_bytes: number; rchar: number } => {
   const text = fs.readFileSync("/proc/self/io", "utf8")
   const get = (k: string) => Number(new RegExp(`${k}: (\\d+)`).exec(text)?.[1] ?? 0)
   return { read_bytes: get("read_bytes"), rchar: get("rchar") }
-}
-
-/** Multiply-adds x 2 of one training step of the attention net at batch B (forward, backward without dL/dx). */
-const stepFlops = (B: number): number => {
-  const c = referenceConfig("attention", USED.length * DIM, OUT)
-  const h = c.hidden
-  const layers: Array<[number, number]> = [[c.in_dim, h]]
-  for (let i = 0; i < c.num_layers; i++) layers.push([h, h], [h, h], [h, c.ff], [c.ff, h])
-  layers.push([h, c.out_dim])
-  const linear = layers.reduce((a, [i, o]) => a + 2 * B * i * o, 0)
-  const similarity = 2 * B * B * c.out_dim
-  // Forward; backward: dW of every layer, dx of all but the first, and (dS + dSᵀ)·A for the similarity.
-  return linear + similarity + (2 * linear - 2 * B * c.in_dim * h) + similarity
 }
 
 // ------------------------------------------------------------------------------------------------ child: one size
@@ -261,42 +246,6 @@ const child = async (rows: number): Promise<void> => {
 
 // ------------------------------------------------------------------------------------------------ parent
 
-/** onnxruntime MatMul of the net's biggest shape (256 x 3072 x 768), GFLOP/s. */
-const ortPeak = async (): Promise<number> => {
-  const ort = onnxRuntime()
-  const g = new GraphBuilder("peak", "float32")
-  const a = g.input("a", [BATCH, 3072])
-  const b = g.input("b", [3072, 768])
-  g.output(g.op("MatMul", [a, b]), "c", [BATCH, 768])
-  const s = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: "sequential" })
-  const feeds = { a: new ort.Tensor("float32", new Float32Array(BATCH * 3072).fill(0.5), [BATCH, 3072]), b: new ort.Tensor("float32", new Float32Array(3072 * 768).fill(0.25), [3072, 768]) }
-  const fetches = { c: new ort.Tensor("float32", new Float32Array(BATCH * 768), [BATCH, 768]) }
-  for (let i = 0; i < 5; i++) await s.run(feeds, fetches)
-  const times: Array<number> = []
-  for (let i = 0; i < 30; i++) {
-    const t = performance.now()
-    await s.run(feeds, fetches)
-    times.push(performance.now() - t)
-  }
-  await s.release()
-  times.sort((x, y) => x - y)
-  return (2 * BATCH * 3072 * 768) / (times[Math.floor(times.length / 2)] / 1000) / 1e9
-}
-
-const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
-
-const numpyPeak = (): number | undefined => {
-  const r = spawnSync(
-    python,
-    [
-      "-c",
-      `import os\nos.environ["OPENBLAS_NUM_THREADS"]="${threads}"\nimport numpy as np, time\na=np.full((${BATCH},3072),0.5,np.float32); b=np.full((3072,768),0.25,np.float32)\nfor _ in range(5): a@b\nts=[]\nfor _ in range(30):\n t=time.perf_counter(); a@b; ts.append(time.perf_counter()-t)\nts.sort(); print(2*${BATCH}*3072*768/ts[15]/1e9)`,
-    ],
-    { encoding: "utf8", env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads) } },
-  )
-  return r.status === 0 ? Number(r.stdout.trim()) : undefined
-}
-
 interface TorchResult {
   readonly rows: number
   readonly steps: number
@@ -328,11 +277,11 @@ const parent = async (): Promise<void> => {
   fs.mkdirSync(scratch, { recursive: true })
   console.log(`scale bench: sizes ${sizes.join(", ")} segments x ${LAYERS} x ${DIM} float32, ${threads} threads, ${os.availableParallelism()} cores, node ${process.version}`)
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}; scratch ${scratch}`)
-  const ort = await ortPeak()
-  const np = numpyPeak()
+  const ort = await ortPeak(BATCH, threads)
+  const np = numpyPeak(BATCH, threads)
   const peak = Math.max(ort, np ?? 0)
   console.log(`sgemm peak (256 x 3072 x 768): onnxruntime ${ort.toFixed(1)} GFLOP/s, numpy/OpenBLAS ${np === undefined ? "n/a" : `${np.toFixed(1)} GFLOP/s`}`)
-  const flops = stepFlops(BATCH)
+  const flops = stepFlops(BATCH, USED.length * DIM, OUT)
   console.log(`training step: ${(flops / 1e9).toFixed(1)} GFLOP at batch ${BATCH}`)
   const results: Array<{ mea: MeaResult; torch?: TorchResult | string }> = []
   for (const n of sizes) {

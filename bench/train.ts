@@ -1,5 +1,5 @@
 /**
- * Training throughput: mea's engine (ONNX forward/backward graphs on onnxruntime, loss and AdamW in JS) against
+ * Training throughput: mea's engine (ONNX forward/backward graphs on onnxruntime, loss in JS, AdamW in WebAssembly) against
  * PyTorch (Debian python3-torch) on the same work: the attention net, 3072 -> 384, batch 256, triplet loss plus the
  * v2 alignment regulariser, AdamW; random data; both on the same number of threads.
  *

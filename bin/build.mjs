@@ -30,6 +30,8 @@ export const buildBundle = async (root) => {
     // Whitespace and syntax only: names stay readable in MEA_DEBUG traces; parsing a smaller file starts faster.
     minifyWhitespace: true,
     minifySyntax: true,
+    // bin/mea.mjs reads the bundle as latin1.
+    charset: "ascii",
     // The sources locate files (package root, createRequire) from import.meta.url, which CommonJS lacks.
     define: { "import.meta.url": "__meaBundleUrl" },
     banner: { js: "var __meaBundleUrl=require('node:url').pathToFileURL(__filename).href;" },

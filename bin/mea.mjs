@@ -37,7 +37,8 @@ const stale = () => {
  * at exit when missing or rejected (another Node or other V8 flags); where dist/ is read-only mea runs without one.
  */
 const runBundle = () => {
-  const source = fs.readFileSync(bundle, "utf8")
+  // Pure ASCII (bin/build.mjs sets charset ascii): latin1 skips UTF-8 decoding and makes a one-byte string.
+  const source = fs.readFileSync(bundle, "latin1")
   const stamp = /^\/\/ mea-bundle ([0-9a-f]{16})/.exec(source)?.[1] ?? "unstamped"
   const command = /^[a-z][a-z-]*$/.test(process.argv[2] ?? "") ? process.argv[2] : "other"
   const cacheDir = path.join(root, "dist", "v8-cache")
@@ -57,7 +58,11 @@ const runBundle = () => {
     process.once("exit", () => {
       try {
         fs.mkdirSync(cacheDir, { recursive: true })
-        for (const old of fs.readdirSync(cacheDir)) if (old.replace(/-[^-]+-v[^-]+\.bin$/, "") === command) fs.rmSync(path.join(cacheDir, old), { force: true })
+        // This command's cache of an earlier bundle or Node, and every cache of an earlier bundle, go.
+        for (const old of fs.readdirSync(cacheDir)) {
+          const [, name, oldStamp] = /^(.*)-([^-]+)-v[^-]+\.bin$/.exec(old) ?? []
+          if (name === command || (oldStamp !== undefined && oldStamp !== stamp)) fs.rmSync(path.join(cacheDir, old), { force: true })
+        }
         const tmp = `${cacheFile}.${process.pid}.tmp`
         fs.writeFileSync(tmp, script.createCachedData())
         fs.renameSync(tmp, cacheFile)

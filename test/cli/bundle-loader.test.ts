@@ -73,10 +73,12 @@ describe("the bundle loader", () => {
     expect(fs.readFileSync(cacheFile).equals(garbage)).toBe(false)
   })
 
-  it("a rebuilt bundle gets a new cache key and the old cache of that command is removed", () => {
+  it("a rebuilt bundle gets a new cache key, and the caches of the old bundle are removed", () => {
     const root = makeRoot(main)
     expect(mea(root, "hello").status).toBe(0)
-    const before = cacheFiles(root)
+    expect(mea(root, "other-command").status).toBe(0)
+    expect(cacheFiles(root)).toHaveLength(2)
+    const before = cacheFiles(root).filter((f) => f.startsWith("hello-"))
     fs.writeFileSync(path.join(root, "src", "cli", "main.ts"), main.replace("typeof os.cpus", "typeof os.cpus, 2"))
     const future = new Date(Date.now() + 5000)
     fs.utimesSync(path.join(root, "src", "cli", "main.ts"), future, future)
@@ -85,6 +87,7 @@ describe("the bundle loader", () => {
     expect(r.stdout.trim()).toBe("hello function 2 file:")
     const after = cacheFiles(root)
     expect(after).toHaveLength(1)
+    expect(after[0]).toMatch(/^hello-/)
     expect(after[0]).not.toBe(before[0])
   })
 
