@@ -59,9 +59,12 @@ const runBundle = () => {
       try {
         fs.mkdirSync(cacheDir, { recursive: true })
         // This command's cache of an earlier bundle or Node, and every cache of an earlier bundle, go.
+        // So does a half-written one that a killed process left a while ago.
         for (const old of fs.readdirSync(cacheDir)) {
+          const file = path.join(cacheDir, old)
           const [, name, oldStamp] = /^(.*)-([^-]+)-v[^-]+\.bin$/.exec(old) ?? []
-          if (name === command || (oldStamp !== undefined && oldStamp !== stamp)) fs.rmSync(path.join(cacheDir, old), { force: true })
+          if (name === command || (oldStamp !== undefined && oldStamp !== stamp)) fs.rmSync(file, { force: true })
+          else if (old.endsWith(".tmp") && Date.now() - fs.statSync(file).mtimeMs > 60_000) fs.rmSync(file, { force: true })
         }
         const tmp = `${cacheFile}.${process.pid}.tmp`
         fs.writeFileSync(tmp, script.createCachedData())

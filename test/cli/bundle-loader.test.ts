@@ -61,6 +61,21 @@ describe("the bundle loader", () => {
     expect(cacheFiles(root)).toHaveLength(2)
   })
 
+  it("a half-written cache a killed process left a while ago goes when a cache is next written; a fresh one stays", () => {
+    const root = makeRoot(main)
+    const dir = path.join(root, "dist", "v8-cache")
+    fs.mkdirSync(dir, { recursive: true })
+    const old = path.join(dir, "hello-0123456789abcdef-v20.0.0.bin.123.tmp")
+    const fresh = path.join(dir, "other-0123456789abcdef-v20.0.0.bin.456.tmp")
+    fs.writeFileSync(old, "partial")
+    fs.writeFileSync(fresh, "partial")
+    const past = new Date(Date.now() - 120_000)
+    fs.utimesSync(old, past, past)
+    expect(mea(root, "hello").status).toBe(0)
+    expect(fs.existsSync(old)).toBe(false)
+    expect(fs.existsSync(fresh)).toBe(true)
+  })
+
   it("a damaged cache is rejected, the run goes on from source, and the cache is written again", () => {
     const root = makeRoot(main)
     expect(mea(root, "hello").status).toBe(0)
