@@ -7,12 +7,8 @@
  *   npx tsx bench/step.ts [steps=20] [threads=2]
  */
 import * as os from "node:os"
-import { AdamW } from "../src/model/adamw.ts"
-import { DropoutMasks, NetEngine } from "../src/model/forward-backward.ts"
-import { alignmentRegulariser, tripletLoss } from "../src/model/loss.ts"
-import { buildNet, initWeights, referenceConfig } from "../src/model/nets.ts"
-import { Rng } from "../src/model/rng.ts"
 import { numpyPeak, ortPeak, stepFlops } from "./peak.ts"
+import { referenceStep, type StepPhase } from "./reference-step.ts"
 
 const steps = Number(process.argv[2] ?? 20)
 const threads = Number(process.argv[3] ?? 2)
@@ -21,44 +17,26 @@ const outDim = 384
 const batch = 256
 const warmup = 3
 
-const net = buildNet(referenceConfig("attention", inDim, outDim))
-const rng = new Rng(0, "bench")
-const weights = initWeights(net.params, rng)
-const engine = await NetEngine.create(net, inDim, { threads })
-const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 })
-const x = Float32Array.from({ length: batch * inDim }, () => rng.next() * 2 - 1)
-const positives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
-const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
-const group = new Int32Array(batch)
-const clusters = Int32Array.from({ length: batch }, () => rng.int(8))
-const dropout = new DropoutMasks(net.masks)
-
+const step = await referenceStep(inDim, outDim, batch, threads)
 const phases = ["masks", "forward", "loss", "backward", "AdamW", "step"] as const
 const times: Record<(typeof phases)[number], Array<number>> = { masks: [], forward: [], loss: [], backward: [], AdamW: [], step: [] }
 let allocated = 0
 for (let i = 0; i < warmup + steps; i++) {
   const buffers = process.memoryUsage().arrayBuffers
+  const spans: Partial<Record<StepPhase, number>> = {}
   const t0 = performance.now()
-  const masks = dropout.draw(batch, rng)
-  const t1 = performance.now()
-  const f = await engine.forward(weights, x, batch, masks)
-  const t2 = performance.now()
-  const t = tripletLoss({ rows: batch, dim: outDim, anchors: f.anchors, positives, negatives, group })
-  const r = alignmentRegulariser(f.similarity, batch, clusters, "v2", 2.5)
-  const dA = Float32Array.from(t.dA)
-  const dS = Float32Array.from(r.dS)
-  const t3 = performance.now()
-  const grads = await engine.backward(weights, f, masks, dA, dS)
-  const t4 = performance.now()
-  opt.update(weights, grads)
-  const t5 = performance.now()
+  let last = t0
+  await step.run((phase) => {
+    const now = performance.now()
+    spans[phase] = now - last
+    last = now
+  })
   if (i < warmup) continue
   // A garbage collection inside the step makes this an undercount, never an overcount.
   allocated = Math.max(allocated, process.memoryUsage().arrayBuffers - buffers)
-  const spans = [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0]
-  phases.forEach((p, k) => times[p].push(spans[k]))
+  for (const p of phases) times[p].push(p === "step" ? last - t0 : spans[p]!)
 }
-await engine.release()
+await step.release()
 
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const ort = await ortPeak(batch, threads)

@@ -6,14 +6,10 @@
  *   npx tsx bench/train.ts [steps=10] [threads=2]
  */
 import { spawnSync } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { AdamW } from "../src/model/adamw.ts"
-import { DropoutMasks, NetEngine } from "../src/model/forward-backward.ts"
-import { alignmentRegulariser, tripletLoss } from "../src/model/loss.ts"
-import { buildNet, initWeights, referenceConfig } from "../src/model/nets.ts"
-import { Rng } from "../src/model/rng.ts"
+import { python } from "./peak.ts"
+import { referenceStep } from "./reference-step.ts"
 
 const steps = Number(process.argv[2] ?? 10)
 const threads = Number(process.argv[3] ?? 2)
@@ -30,42 +26,21 @@ interface Throughput {
 }
 
 const runMea = async (): Promise<Throughput> => {
-  const config = referenceConfig("attention", inDim, outDim)
-  const net = buildNet(config)
-  const rng = new Rng(0, "bench")
-  const weights = initWeights(net.params, rng)
-  const engine = await NetEngine.create(net, inDim, { threads })
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 })
-  const x = Float32Array.from({ length: batch * inDim }, () => rng.next() * 2 - 1)
-  const positives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
-  const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
-  const group = new Int32Array(batch)
-  const clusters = Int32Array.from({ length: batch }, () => rng.int(8))
-  const dropout = new DropoutMasks(net.masks)
-  const step = async (): Promise<void> => {
-    const masks = dropout.draw(batch, rng)
-    const f = await engine.forward(weights, x, batch, masks)
-    const t = tripletLoss({ rows: batch, dim: outDim, anchors: f.anchors, positives, negatives, group })
-    const r = alignmentRegulariser(f.similarity, batch, clusters, "v2", 2.5)
-    const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), Float32Array.from(r.dS))
-    opt.update(weights, grads)
-  }
-  for (let i = 0; i < warmup; i++) await step()
+  const step = await referenceStep(inDim, outDim, batch, threads)
+  for (let i = 0; i < warmup; i++) await step.run()
   const times: Array<number> = []
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now()
-    await step()
+    await step.run()
     times.push((performance.now() - t0) / 1000)
   }
-  await engine.release()
+  await step.release()
   const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)]
   return { mean: (steps * batch) / times.reduce((a, b) => a + b, 0), median: batch / median }
 }
 
 const runTorch = (): Throughput | undefined => {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "train_torch.py")
-  // Prefer Debian's interpreter, where python3-torch lives, over any python3 earlier on PATH.
-  const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
   const r = spawnSync(python, [script, String(inDim), String(outDim), String(batch), String(steps), String(warmup), String(threads)], {
     encoding: "utf8",
   })

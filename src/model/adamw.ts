@@ -1,6 +1,6 @@
 /**
  * AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias-corrected moments, eps added after the square
- * root), applied in place to every weight. Moments are kept in float32 like PyTorch's.
+ * root), applied in place to every weight. Moments are kept in the weights' precision (float32 in training, like PyTorch).
  *
  * Float32 weights (every training run) are updated by a WebAssembly SIMD kernel (adamw-simd.ts) in float32, as torch
  * does: on the first update, the weights and gradients are copied into the kernel's memory and the caller's maps get
