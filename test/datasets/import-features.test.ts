@@ -6,7 +6,7 @@ import { Either } from "effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { chooseLayers, featureFiles, rowTracks } from "../../src/model/data.ts"
 import { openRows } from "../../src/model/rows.ts"
 import { DatasetCodec, type Dataset } from "../../src/artifacts/dataset.ts"
@@ -16,8 +16,9 @@ import { ImportSegmentsStage } from "../../src/stages/import-segments.ts"
 import { FeaturesCodec, type Features } from "../../src/artifacts/features.ts"
 import { SegmentsCodec, type Segments } from "../../src/artifacts/segments.ts"
 import { artifactOf, runStagePromise, tempDir } from "../support/stage-harness.ts"
+import { describeWithShared, sharedPath } from "../support/shared-data.ts"
 
-const resources = path.resolve(import.meta.dirname, "../..", "../shared/reference/resources")
+const resources = sharedPath("reference/resources")
 const python = fs.existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3"
 
 /** Runs a NumPy script with `dir` as its working folder. */
@@ -60,7 +61,7 @@ const emotify = async (): Promise<ReturnType<typeof artifactOf<Dataset, unknown>
   return artifactOf(DatasetCodec, d) as never
 }
 
-describe("import of the original's preprocessed features", () => {
+describeWithShared("import of the original's preprocessed features", ["reference/resources/emotify_metadata_updated.json"], () => {
   it("the reference JSON loads labels without audio (audio: none), keeping the metadata's paths", async () => {
     const d = (await emotify()).value
     expect(d.tracks).toHaveLength(400)
