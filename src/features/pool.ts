@@ -10,31 +10,19 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
+import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
 import type * as Esbuild from "esbuild"
 import { createRequire } from "node:module"
+import { projectRoot } from "../util/project-root.ts"
+
+export { projectRoot }
 
 export interface TaskMessage<T> {
   readonly id: number
   readonly payload: T
 }
 export type ReplyMessage<R> = { readonly id: number; readonly ok: true; readonly result: R } | { readonly id: number; readonly ok: false; readonly error: string }
-
-/**
- * The project root, found from this file's location by walking up to mea's package.json. Works from src/ (tsx,
- * vitest) and from the bundle in dist/, where import.meta.url is the bundle's.
- */
-export const projectRoot = (): string => {
-  let dir = path.dirname(fileURLToPath(import.meta.url))
-  for (;;) {
-    const pkg = path.join(dir, "package.json")
-    if (fs.existsSync(pkg) && (JSON.parse(fs.readFileSync(pkg, "utf8")) as { name?: unknown }).name === "mea") return dir
-    const parent = path.dirname(dir)
-    if (parent === dir) throw new Error(`cannot find mea's package.json above ${fileURLToPath(import.meta.url)}`)
-    dir = parent
-  }
-}
 
 interface BundleMeta {
   readonly inputs: ReadonlyArray<string>

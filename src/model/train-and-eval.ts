@@ -11,6 +11,7 @@ import type { Segments } from "../artifacts/segments.ts"
 import { loadStandardiser, loadWeights, readModelTensors, saveWeights, WEIGHTS_FILE, type Model } from "../artifacts/model.ts"
 import { alignEmbeddings, chooseLayers, featureFiles, referenceTopK, rowTracks, segmentNumbers, splitRows, truthMatrix } from "./data.ts"
 import { NetEngine } from "./forward-backward.ts"
+import { inPlaceUnavailable } from "./graph-session.ts"
 import { writeEvaluation, type Evaluation } from "../artifacts/evaluation.ts"
 import { topK } from "./metrics.ts"
 import { buildNet, referenceConfig, type NetConfig } from "./nets.ts"
@@ -54,6 +55,8 @@ export const trainModel = (
   const sources: Array<RowSource> = []
   return Effect.gen(function* () {
     if (inputs.length === 0) return yield* fail("train: no training data sets (features, segments, datasets and labels are empty lists)")
+    const slower = inPlaceUnavailable()
+    if (slower !== undefined) yield* env.progress.note(`train: onnxruntime runs through onnxruntime-node, which copies every output (the in-place binding is unavailable: ${slower})`)
     const first = inputs[0].features.value
     const layers = chooseLayers(first, s.layers)
     const sets: Array<TrainingSet> = []

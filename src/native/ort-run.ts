@@ -1,0 +1,116 @@
+/**
+ * The in-place onnxruntime binding (ort-run.c beside this file): compiled on first use with the machine's C compiler
+ * into node_modules/.cache/mea-native/, under the hash of its source, and bound to the onnxruntime library that
+ * onnxruntime-node ships. When it cannot be had (no compiler or Node headers, not Linux, MEA_NATIVE_ORT=off) it says
+ * why once, and mea runs its graphs through onnxruntime-node instead: same library, same results, slower training.
+ */
+import { spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { lazy } from "../util/lazy.ts"
+import { projectRoot } from "../util/project-root.ts"
+
+export type Floats = Float32Array | Float64Array
+
+/** An opaque session handle of the binding. */
+export type NativeSessionHandle = { readonly __brand: "NativeSessionHandle" }
+
+export interface NativeOrt {
+  /** onnxruntime's version string. */
+  readonly version: string
+  readonly createSession: (
+    model: Uint8Array,
+    threads: number,
+  ) => { readonly session: NativeSessionHandle; readonly inputs: ReadonlyArray<string>; readonly outputs: ReadonlyArray<string> }
+  /** Outputs given an array are written into it; a null one is allocated by onnxruntime and returned (a copy). */
+  readonly run: (
+    session: NativeSessionHandle,
+    inputNames: ReadonlyArray<string>,
+    inputs: ReadonlyArray<Floats>,
+    inputDims: ReadonlyArray<ReadonlyArray<number>>,
+    outputNames: ReadonlyArray<string>,
+    outputs: ReadonlyArray<Floats | null>,
+    outputDims: ReadonlyArray<ReadonlyArray<number>>,
+  ) => ReadonlyArray<{ readonly data: Floats; readonly dims: ReadonlyArray<number> } | undefined>
+  readonly release: (session: NativeSessionHandle) => void
+}
+
+interface Binding extends Omit<NativeOrt, "version"> {
+  readonly init: (library: string, apiVersion: number) => string
+}
+
+/** The C API version asked for: every function the binding uses exists since it, and newer libraries serve it. */
+const API_VERSION = 17
+
+const SOURCE = "ort-run.c"
+
+/** Where Node's headers are: beside the node binary (official builds, nvm) or in the system's include folder. */
+const nodeIncludeDir = (): string | undefined =>
+  [path.join(path.dirname(process.execPath), "..", "include", "node"), "/usr/include/node", "/usr/local/include/node"].find((d) =>
+    fs.existsSync(path.join(d, "node_api.h")),
+  )
+
+/** onnxruntime-node's own copy of the library. */
+const onnxruntimeLibrary = (): string | undefined => {
+  const pkg = path.dirname(createRequire(path.join(projectRoot(), "package.json")).resolve("onnxruntime-node/package.json"))
+  const bin = path.join(pkg, "bin")
+  if (!fs.existsSync(bin)) return undefined
+  for (const napi of fs.readdirSync(bin).filter((d) => d.startsWith("napi-v")).sort().reverse()) {
+    const lib = path.join(bin, napi, process.platform, process.arch, "libonnxruntime.so.1")
+    if (fs.existsSync(lib)) return lib
+  }
+  return undefined
+}
+
+export interface BuildOptions {
+  /** Where builds go (default node_modules/.cache/mea-native under the project root). */
+  readonly outDir?: string
+  /** The C compiler (default $CC, else cc). */
+  readonly cc?: string
+}
+
+/** Compiles the binding unless a build of this source is there; returns its path. Throws with the compiler's words. */
+export const buildBinding = (root: string, options: BuildOptions = {}): string => {
+  const outDir = options.outDir ?? path.join(root, "node_modules", ".cache", "mea-native")
+  const source = path.join(root, "src", "native", SOURCE)
+  const text = fs.readFileSync(source)
+  const out = path.join(outDir, `ort-run-${createHash("sha256").update(text).digest("hex").slice(0, 16)}.node`)
+  if (fs.existsSync(out)) return out
+  const include = nodeIncludeDir()
+  if (include === undefined) throw new Error("Node's headers (node_api.h) are not installed")
+  fs.mkdirSync(outDir, { recursive: true })
+  // Built beside and renamed, so that concurrent first uses never load a half-written file.
+  const tmp = `${out}.${process.pid}.tmp`
+  const cc = options.cc ?? process.env.CC ?? "cc"
+  const r = spawnSync(cc, ["-O2", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=ort_run", `-I${include}`, source, "-o", tmp, "-ldl"], {
+    encoding: "utf8",
+  })
+  if (r.error !== undefined || r.status !== 0) {
+    fs.rmSync(tmp, { force: true })
+    const why = r.error !== undefined ? r.error.message : (r.stderr || r.stdout).trim().split("\n").slice(0, 3).join("; ")
+    throw new Error(`${cc} could not compile ${SOURCE}: ${why}`)
+  }
+  fs.renameSync(tmp, out)
+  return out
+}
+
+/** Builds (if needed) and loads the binding; a string says why it cannot be had. */
+export const loadNativeOrt = (options: BuildOptions & { readonly off?: boolean } = {}): NativeOrt | string => {
+  if (options.off === true) return "MEA_NATIVE_ORT=off"
+  if (process.platform !== "linux") return `the in-place binding is built for Linux only (this is ${process.platform})`
+  try {
+    const library = onnxruntimeLibrary()
+    if (library === undefined) return "onnxruntime-node's libonnxruntime.so.1 was not found"
+    const file = buildBinding(projectRoot(), options)
+    const binding = createRequire(file)(file) as Binding
+    const version = binding.init(library, API_VERSION)
+    return { version, createSession: binding.createSession, run: binding.run, release: binding.release }
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e)
+  }
+}
+
+/** The binding, or why it is not available (decided once per process). */
+export const nativeOrt = lazy(() => loadNativeOrt({ off: process.env.MEA_NATIVE_ORT === "off" }))

@@ -1,0 +1,149 @@
+/**
+ * The in-place onnxruntime binding (src/native/ort-run.c): outputs land in the caller's arrays and nothing else is
+ * handed back; a training step through it computes bit for bit what onnxruntime-node computes; bad arguments are
+ * errors that name the tensor, not crashes; and where it cannot be built, mea says why and trains through
+ * onnxruntime-node. Needs a C compiler and Node's headers (the machine's `cc`); .ci/run sets MEA_REQUIRE_NATIVE=1.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { expect, it } from "vitest"
+import { NetEngine } from "../../src/model/forward-backward.ts"
+import { openGraphSession } from "../../src/model/graph-session.ts"
+import { buildNet } from "../../src/model/nets.ts"
+import { GraphBuilder } from "../../src/model/onnx/builder.ts"
+import { DropoutMasks } from "../../src/model/forward-backward.ts"
+import { initWeights } from "../../src/model/nets.ts"
+import { Rng } from "../../src/model/rng.ts"
+import { buildBinding, loadNativeOrt, nativeOrt } from "../../src/native/ort-run.ts"
+import { projectRoot } from "../../src/util/project-root.ts"
+import { describeIfPresent } from "../support/requires.ts"
+
+const compiler = spawnSync("cc", ["--version"]).status === 0
+const missing = process.platform !== "linux" ? "Linux" : compiler ? undefined : "a C compiler (cc)"
+
+/** x -> (x + 1, 2x): two outputs of the input's shape. */
+const twoOutputs = (): Uint8Array => {
+  const g = new GraphBuilder("t", "float32")
+  const x = g.input("x", ["n"])
+  g.output(g.op("Add", [x, g.scalar(1)]), "plus")
+  g.output(g.op("Add", [x, x]), "twice")
+  return g.toBytes()
+}
+
+describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE", () => {
+  it("builds and loads with onnxruntime-node's library", () => {
+    const ort = nativeOrt()
+    if (typeof ort === "string") throw new Error(ort)
+    expect(ort.version).toMatch(/^1\.\d+\.\d+/)
+  })
+
+  it("writes outputs into the given arrays and hands nothing back for them", async () => {
+    const s = await openGraphSession(twoOutputs(), 1, "in-place")
+    expect(s.binding).toBe("in-place")
+    expect([...s.inputNames]).toEqual(["x"])
+    expect([...s.outputNames].sort()).toEqual(["plus", "twice"])
+    const plus = new Float32Array(3)
+    const twice = new Float32Array(3)
+    const back = await s.run([{ name: "x", data: Float32Array.of(1, 2, 3), dims: [3] }], [
+      { name: "plus", data: plus, dims: [3] },
+      { name: "twice", data: twice, dims: [3] },
+    ])
+    expect(back).toEqual([])
+    expect([...plus]).toEqual([2, 3, 4])
+    expect([...twice]).toEqual([2, 4, 6])
+    // A run that does not know an output's shape yet gets it allocated, with its dims.
+    const learned = await s.run([{ name: "x", data: Float32Array.of(5, 6), dims: [2] }], [{ name: "plus", data: new Float32Array(2), dims: [2] }], ["twice"])
+    expect(learned.map((f) => [f.name, [...f.dims], [...f.data]])).toEqual([["twice", [2], [10, 12]]])
+    await s.release()
+    await s.release()
+  })
+
+  it("refuses bad arguments with errors that name the tensor", async () => {
+    const s = await openGraphSession(twoOutputs(), 1, "in-place")
+    const x = { name: "x", data: Float32Array.of(1, 2, 3), dims: [3] }
+    const out = (n: number) => ({ name: "plus", data: new Float32Array(n), dims: [n] })
+    await expect(s.run([{ ...x, dims: [4] }], [out(3)])).rejects.toThrow("input 'x': dims hold 4 elements, the array 3")
+    await expect(s.run([x], [out(2)])).rejects.toThrow(/onnxruntime run: .*plus/)
+    await expect(s.run([{ ...x, name: "nope" }], [out(3)])).rejects.toThrow(/onnxruntime run: .*nope/)
+    await expect(s.run([{ ...x, data: new Int32Array(3) as unknown as Float32Array }], [out(3)])).rejects.toThrow("input 'x': expected a Float32Array or Float64Array")
+    await expect(s.run([{ ...x, dims: [-3] }], [out(3)])).rejects.toThrow("dims must be non-negative integers")
+    await s.release()
+    await expect(s.run([x], [out(3)])).rejects.toThrow("released")
+    const ort = nativeOrt()
+    if (typeof ort === "string") throw new Error(ort)
+    expect(() => ort.createSession(Uint8Array.of(1, 2, 3), 1)).toThrow(/onnxruntime session: /)
+  })
+
+  it("trains bit for bit like onnxruntime-node: forward, backward and embed of a small attention net", async () => {
+    const config = { net: "attention", in_dim: 24, out_dim: 8, hidden: 16, heads: 4, ff: 32, num_layers: 2, dropout: 0.1 } as const
+    const net = buildNet(config)
+    const rows = 6
+    const rng = new Rng(3, "native")
+    const weights = initWeights(net.params, rng)
+    const x = Float32Array.from({ length: rows * config.in_dim }, () => rng.next() * 2 - 1)
+    const dA = Float32Array.from({ length: rows * config.out_dim }, () => rng.next() - 0.5)
+    const dS = Float32Array.from({ length: rows * rows }, () => rng.next() - 0.5)
+    const masks = new DropoutMasks(net.masks).draw(rows, rng)
+    const step = async (binding: "in-place" | "onnxruntime-node") => {
+      const engine = await NetEngine.create(net, config.in_dim, { threads: 2, binding })
+      expect(engine.binding).toBe(binding)
+      // Twice: the first run of a batch size learns the output shapes, the second writes into the kept buffers.
+      let f = await engine.forward(weights, x, rows, masks)
+      f = await engine.forward(weights, x, rows, masks)
+      const anchors = Float32Array.from(f.anchors)
+      const grads = new Map([...(await engine.backward(weights, f, masks, dA, dS))].map(([k, v]) => [k, Float32Array.from(v)]))
+      await engine.embed(weights, x, rows)
+      const embedding = Float32Array.from(await engine.embed(weights, x, rows))
+      await engine.release()
+      return { anchors, grads, embedding }
+    }
+    const native = await step("in-place")
+    const node = await step("onnxruntime-node")
+    expect(native.anchors).toEqual(node.anchors)
+    expect(native.embedding).toEqual(node.embedding)
+    expect([...native.grads.keys()]).toEqual([...node.grads.keys()])
+    for (const [name, g] of native.grads) expect(g, name).toEqual(node.grads.get(name))
+    expect([...native.grads.values()].some((g) => g.some((v) => v !== 0))).toBe(true)
+  })
+
+  it("says why it is unavailable and leaves onnxruntime-node to run the graphs", async () => {
+    const off = loadNativeOrt({ off: true })
+    expect(off).toBe("MEA_NATIVE_ORT=off")
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mea-native-"))
+    try {
+      expect(() => buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toThrow(/no-such-cc could not compile ort-run\.c/)
+      expect(loadNativeOrt({ outDir, cc: path.join(outDir, "no-such-cc") })).toMatch(/could not compile/)
+      expect(fs.readdirSync(outDir)).toEqual([])
+      // A build lands under the hash of its source and is reused, not rebuilt.
+      const built = buildBinding(projectRoot(), { outDir })
+      expect(path.basename(built)).toMatch(/^ort-run-[0-9a-f]{16}\.node$/)
+      const mtime = fs.statSync(built).mtimeMs
+      expect(buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toBe(built)
+      expect(fs.statSync(built).mtimeMs).toBe(mtime)
+    } finally {
+      fs.rmSync(outDir, { recursive: true, force: true })
+    }
+    const s = await openGraphSession(twoOutputs(), 1, "onnxruntime-node")
+    expect(s.binding).toBe("onnxruntime-node")
+    const plus = new Float32Array(2)
+    await s.run([{ name: "x", data: Float32Array.of(1, 2), dims: [2] }], [{ name: "plus", data: plus, dims: [2] }])
+    expect([...plus]).toEqual([2, 3])
+    await s.release()
+  })
+
+  it("a process with MEA_NATIVE_ORT=off trains through onnxruntime-node", () => {
+    const script = `import { NetEngine } from "./src/model/forward-backward.ts"; import { buildNet } from "./src/model/nets.ts";
+const net = buildNet({ net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 });
+const e = await NetEngine.create(net, 4, { threads: 1 });
+console.log(e.binding); await e.release()
+await NetEngine.create(net, 4, { threads: 1, binding: "in-place" }).catch((err) => console.log(err.message))`
+    const run = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: projectRoot(), env: { ...process.env, ...env }, encoding: "utf8" })
+    const off = run({ MEA_NATIVE_ORT: "off" })
+    expect(off.stderr).toBe("")
+    expect(off.stdout.trim().split("\n")).toEqual(["onnxruntime-node", "the in-place onnxruntime binding is not available: MEA_NATIVE_ORT=off"])
+    expect(run({ MEA_NATIVE_ORT: "" }).stdout.trim()).toBe("in-place")
+  })
+})
