@@ -21,7 +21,7 @@ export const referenceStep = async (inDim: number, outDim: number, batch: number
   const rng = new Rng(0, "bench")
   const weights = initWeights(net.params, rng)
   const engine = await NetEngine.create(net, inDim, { threads })
-  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01 })
+  const opt = new AdamW({ lr: 1e-4, weightDecay: 0.01, threads })
   const x = Float32Array.from({ length: batch * inDim }, () => rng.next() * 2 - 1)
   const positives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)
   const negatives = Float64Array.from({ length: batch * outDim }, () => rng.next() * 2 - 1)

@@ -149,6 +149,9 @@ export class SimdArena {
   readonly grads = new Map<string, Float32Array>()
   private readonly slots = new Map<string, { readonly w: number; readonly g: number; readonly m: number; readonly v: number; readonly n: number }>()
   private readonly kernel: Kernel
+  /** The whole memory as one view, and each tensor's offsets, for the native kernel. */
+  private readonly all: Float32Array
+  private readonly slotTable = new Map<string, Int32Array>()
 
   constructor(sizes: ReadonlyMap<string, number>) {
     let bytes = 0
@@ -162,6 +165,7 @@ export class SimdArena {
     const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil(bytes / PAGE)) })
     const instance = new wasm.Instance(kernelModule(), { env: { memory } })
     this.kernel = instance.exports.adamw as Kernel
+    this.all = new Float32Array(memory.buffer)
     for (const o of offsets) {
       this.slots.set(o.key, { w: o.w, g: o.g, m: o.m, v: o.v, n: Math.ceil(o.n / 4) * 4 })
       this.weights.set(o.key, new Float32Array(memory.buffer, o.w, o.n))
@@ -169,13 +173,51 @@ export class SimdArena {
     }
   }
 
-  /**
-   * One update of tensor `key`. The padding lanes past its length hold zeros in g, m and v, so they stay zero.
-   */
-  update(key: string, k: SimdStep): void {
+  private slot(key: string) {
     const s = this.slots.get(key)
     if (s === undefined) throw new Error(`AdamW: no tensor ${key} in the arena`)
+    return s
+  }
+
+  /**
+   * One update of each tensor in `keys`: by `native` (mea's C kernel, the same bits on several threads) where given,
+   * else by the WebAssembly kernel. The padding lanes past a tensor's length hold zeros in g, m and v, so they stay zero.
+   */
+  update(keys: ReadonlyArray<string>, k: SimdStep, native?: { readonly kernel: NativeKernel; readonly threads: number }): void {
     // 1 - beta is taken in doubles and rounded once, as torch does (1 - 0.999 in float32 is off by 1.3e-5).
-    this.kernel(s.w, s.g, s.m, s.v, s.n, k.decay, k.b1, 1 - k.b1, k.b2, 1 - k.b2, k.stepSize, k.invBc2, k.eps)
+    const c1 = 1 - k.b1
+    const c2 = 1 - k.b2
+    if (native === undefined) {
+      for (const key of keys) {
+        const s = this.slot(key)
+        this.kernel(s.w, s.g, s.m, s.v, s.n, k.decay, k.b1, c1, k.b2, c2, k.stepSize, k.invBc2, k.eps)
+      }
+      return
+    }
+    const id = keys.join("\n")
+    let table = this.slotTable.get(id)
+    if (table === undefined) {
+      table = Int32Array.from(keys.flatMap((key) => {
+        const s = this.slot(key)
+        return [s.w, s.g, s.m, s.v, s.n]
+      }))
+      this.slotTable.set(id, table)
+    }
+    native.kernel(this.all, table, k.decay, k.b1, c1, k.b2, c2, k.stepSize, k.invBc2, k.eps, native.threads)
   }
 }
+
+/** The native AdamW kernel's signature (src/native/ort-run.ts). */
+export type NativeKernel = (
+  memory: Float32Array,
+  slots: Int32Array,
+  decay: number,
+  b1: number,
+  c1: number,
+  b2: number,
+  c2: number,
+  stepSize: number,
+  invBc2: number,
+  eps: number,
+  threads: number,
+) => void

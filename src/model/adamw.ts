@@ -7,12 +7,19 @@
  * views of that memory in their place, so that the next backward writes its gradients straight there. A map entry
  * later replaced by another array is copied in again. Float64 weights (gradient checks) take a JS loop in doubles.
  */
-import { SimdArena, type SimdStep } from "./adamw-simd.ts"
+import { nativeOrt } from "../native/ort-run.ts"
+import { SimdArena, type NativeKernel, type SimdStep } from "./adamw-simd.ts"
 import type { FloatMap, Floats } from "./forward-backward.ts"
 
 export interface AdamWOptions {
   readonly lr: number
   readonly weightDecay: number
+  /**
+   * Threads for float32 updates, which run on mea's native kernel (the same bits as the WebAssembly one) where the
+   * in-place binding is built (src/native/ort-run.ts); default 1. `native: false` keeps the WebAssembly kernel.
+   */
+  readonly threads?: number
+  readonly native?: boolean
   readonly beta1?: number
   readonly beta2?: number
   readonly eps?: number
@@ -36,6 +43,7 @@ export class AdamW {
   private readonly m = new Map<string, Float64Array>()
   private readonly v = new Map<string, Float64Array>()
   private step = 0
+  private readonly native: { readonly kernel: NativeKernel; readonly threads: number } | undefined
   lr: number
   readonly weightDecay: number
   readonly beta1: number
@@ -48,6 +56,13 @@ export class AdamW {
     this.beta1 = options.beta1 ?? 0.9
     this.beta2 = options.beta2 ?? 0.999
     this.eps = options.eps ?? 1e-8
+    const binding = options.native === false ? undefined : nativeOrt()
+    this.native = binding === undefined || typeof binding === "string" ? undefined : { kernel: binding.adamw, threads: Math.max(1, options.threads ?? 1) }
+  }
+
+  /** Which kernel updates float32 weights. */
+  get kernel(): "native" | "webassembly" {
+    return this.native === undefined ? "webassembly" : "native"
   }
 
   get steps(): number {
@@ -71,14 +86,15 @@ export class AdamW {
       const float32 = updated.every(([name, w]) => w instanceof Float32Array && grads.get(name) instanceof Float32Array)
       if (float32 && updated.length > 0) this.arena = new SimdArena(new Map(updated.map(([name, w]) => [name, w.length])))
     }
+    const arena = this.arena
+    if (arena === undefined) {
+      for (const [name, w] of updated) adamwDoubles(w, grads.get(name)!, this.moment(this.m, name, w.length), this.moment(this.v, name, w.length), k)
+      return
+    }
     for (const [name, w] of updated) {
       const g = grads.get(name)!
-      if (this.arena === undefined) {
-        adamwDoubles(w, g, this.moment(this.m, name, w.length), this.moment(this.v, name, w.length), k)
-        continue
-      }
-      const aw = this.arena.weights.get(name)
-      const ag = this.arena.grads.get(name)
+      const aw = arena.weights.get(name)
+      const ag = arena.grads.get(name)
       if (aw === undefined || ag === undefined || aw.length !== w.length) throw new Error(`AdamW: ${name} was not among the weights of the first update, or changed size`)
       if (w !== aw) {
         aw.set(w)
@@ -88,8 +104,8 @@ export class AdamW {
         ag.set(g)
         grads.set(name, ag)
       }
-      this.arena.update(name, k)
     }
+    arena.update(updated.map(([name]) => name), k, this.native)
   }
 
   private moment(store: Map<string, Float64Array>, name: string, n: number): Float64Array {

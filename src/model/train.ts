@@ -212,7 +212,7 @@ export const train = async (
   const net = buildNet(run.config)
   const weights = initWeights(net.params, new Rng(o.seed, "init"))
   const engine = await NetEngine.create(net, run.config.in_dim, { threads: run.threads })
-  const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay })
+  const opt = new AdamW({ lr: o.lr, weightDecay: o.weight_decay, threads: run.threads })
   try {
     const plateau = new ReduceLROnPlateau(o.lr, { factor: o.lr_factor, patience: o.lr_patience, cooldown: o.lr_cooldown, minLr: o.min_lr })
     const batchRng = new Rng(o.seed, "batches")

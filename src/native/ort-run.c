@@ -14,13 +14,16 @@
  *   createSession(modelBytes, threads) -> { session, inputs: string[], outputs: string[] }
  *   run(session, inputNames, inputArrays, inputDims, outputNames, outputArrays, outputDims) -> results
  *   release(session)
+ *   adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)
  * Arrays are Float32Array or Float64Array; dims are arrays of integers whose product is the array's length. An output
  * array must already have the output's shape (onnxruntime refuses one that does not), or be null: onnxruntime then
  * allocates that output and `results[i]` is { data, dims }, a copy (a caller's first run, to learn the shapes).
  * `results[i]` is undefined for an output written in place.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,12 +443,106 @@ static napi_value run(napi_env e, napi_callback_info info) {
   return results;
 }
 
+/*
+ * AdamW in float32 over tensors laid out in one memory (src/model/adamw-simd.ts's arena), computed exactly as that
+ * WebAssembly kernel computes it, operation for operation in IEEE single precision (built with -ffp-contract=off, so
+ * no fused multiply-add changes a rounding), so both give the same bits. The kernel there was compute-bound on one
+ * thread (17 ms a step for the reference net here); this one uses AVX2 where the processor has it, on `threads`
+ * threads, each taking its share of every tensor.
+ */
+typedef struct {
+  float decay, b1, c1, b2, c2, stepSize, invBc2, eps;
+} AdamWStep;
+
+typedef struct {
+  char* memory;
+  const int32_t* slots;
+  size_t tensors;
+  const AdamWStep* k;
+  int part, parts;
+} AdamWJob;
+
+__attribute__((target_clones("avx2", "default"))) static void adamwRange(float* restrict w, const float* restrict g,
+                                                                          float* restrict m, float* restrict v, size_t n,
+                                                                          const AdamWStep* k) {
+  const float decay = k->decay, b1 = k->b1, c1 = k->c1, b2 = k->b2, c2 = k->c2, stepSize = k->stepSize, invBc2 = k->invBc2,
+              eps = k->eps;
+  for (size_t i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + c1 * gi;
+    const float vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] = w[i] * decay - (stepSize * mi) / (sqrtf(vi) * invBc2 + eps);
+  }
+}
+
+static void* adamwPart(void* arg) {
+  const AdamWJob* job = (const AdamWJob*)arg;
+  for (size_t t = 0; t < job->tensors; t++) {
+    const int32_t* s = job->slots + 5 * t;
+    size_t n = (size_t)s[4];
+    /* Cut at multiples of 16 elements (64 bytes), so two threads never write one cache line. */
+    size_t from = (n * job->part / job->parts) & ~(size_t)15, to = job->part + 1 == job->parts ? n : (n * (job->part + 1) / job->parts) & ~(size_t)15;
+    if (to <= from) continue;
+    adamwRange((float*)(job->memory + s[0]) + from, (const float*)(job->memory + s[1]) + from, (float*)(job->memory + s[2]) + from,
+               (float*)(job->memory + s[3]) + from, to - from, job->k);
+  }
+  return NULL;
+}
+
+enum { MAX_THREADS = 16 };
+
+static napi_value adamw(napi_env e, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
+  if (argc < 11) return fail(e, "ort-run: adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)");
+  napi_typedarray_type type;
+  size_t length, slotCount, offset;
+  void *memory, *slots;
+  napi_value buffer;
+  if (napi_get_typedarray_info(e, argv[0], &type, &length, &memory, &buffer, &offset) != napi_ok || type != napi_float32_array)
+    return fail(e, "ort-run: adamw: memory must be a Float32Array");
+  if (napi_get_typedarray_info(e, argv[1], &type, &slotCount, &slots, &buffer, &offset) != napi_ok || type != napi_int32_array ||
+      slotCount % 5 != 0)
+    return fail(e, "ort-run: adamw: slots must be an Int32Array of (w, g, m, v byte offsets, length) per tensor");
+  double c[8];
+  for (int i = 0; i < 8; i++) NAPI(napi_get_value_double(e, argv[2 + i], &c[i]));
+  int32_t threads;
+  NAPI(napi_get_value_int32(e, argv[10], &threads));
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  const int32_t* s = (const int32_t*)slots;
+  size_t bytes = length * 4;
+  for (size_t t = 0; t < slotCount / 5; t++) {
+    size_t n = (size_t)s[5 * t + 4];
+    for (int j = 0; j < 4; j++)
+      if (s[5 * t + j] < 0 || s[5 * t + j] % 4 != 0 || (size_t)s[5 * t + j] + n * 4 > bytes) return fail(e, "ort-run: adamw: a slot lies outside the memory");
+  }
+  AdamWStep k = {(float)c[0], (float)c[1], (float)c[2], (float)c[3], (float)c[4], (float)c[5], (float)c[6], (float)c[7]};
+  AdamWJob jobs[MAX_THREADS];
+  pthread_t ids[MAX_THREADS];
+  int started = 0;
+  for (int p = 0; p < threads; p++) jobs[p] = (AdamWJob){(char*)memory, s, slotCount / 5, &k, p, threads};
+  for (int p = 1; p < threads; p++) {
+    if (pthread_create(&ids[p], NULL, adamwPart, &jobs[p]) != 0) break;
+    started = p;
+  }
+  /* Parts whose thread could not start run here. */
+  adamwPart(&jobs[0]);
+  for (int p = started + 1; p < threads; p++) adamwPart(&jobs[p]);
+  for (int p = 1; p <= started; p++) pthread_join(ids[p], NULL);
+  return NULL;
+}
+
 static napi_value Init(napi_env e, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"init", NULL, init, NULL, NULL, NULL, napi_default, NULL},
       {"createSession", NULL, createSession, NULL, NULL, NULL, napi_default, NULL},
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(e, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   return exports;

@@ -35,6 +35,23 @@ export interface NativeOrt {
     outputDims: ReadonlyArray<ReadonlyArray<number>>,
   ) => ReadonlyArray<{ readonly data: Floats; readonly dims: ReadonlyArray<number> } | undefined>
   readonly release: (session: NativeSessionHandle) => void
+  /**
+   * AdamW over the tensors of one float32 memory, bit for bit as src/model/adamw-simd.ts's kernel: `slots` holds, per
+   * tensor, the byte offsets of its weights, gradients and two moments and its length.
+   */
+  readonly adamw: (
+    memory: Float32Array,
+    slots: Int32Array,
+    decay: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    stepSize: number,
+    invBc2: number,
+    eps: number,
+    threads: number,
+  ) => void
 }
 
 interface Binding extends Omit<NativeOrt, "version"> {
@@ -84,9 +101,9 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   // Built beside and renamed, so that concurrent first uses never load a half-written file.
   const tmp = `${out}.${process.pid}.tmp`
   const cc = options.cc ?? process.env.CC ?? "cc"
-  const r = spawnSync(cc, ["-O2", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=ort_run", `-I${include}`, source, "-o", tmp, "-ldl"], {
-    encoding: "utf8",
-  })
+  // -ffp-contract=off: no fused multiply-add, so AdamW rounds exactly as the WebAssembly kernel does.
+  const flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=ort_run", `-I${include}`]
+  const r = spawnSync(cc, [...flags, source, "-o", tmp, "-ldl", "-lpthread"], { encoding: "utf8" })
   if (r.error !== undefined || r.status !== 0) {
     fs.rmSync(tmp, { force: true })
     const why = r.error !== undefined ? r.error.message : (r.stderr || r.stdout).trim().split("\n").slice(0, 3).join("; ")
@@ -106,7 +123,7 @@ export const loadNativeOrt = (options: BuildOptions & { readonly off?: boolean }
     const file = buildBinding(projectRoot(), options)
     const binding = createRequire(file)(file) as Binding
     const version = binding.init(library, API_VERSION)
-    return { version, createSession: binding.createSession, run: binding.run, release: binding.release }
+    return { version, createSession: binding.createSession, run: binding.run, release: binding.release, adamw: binding.adamw }
   } catch (e) {
     return e instanceof Error ? e.message : String(e)
   }

@@ -13,6 +13,7 @@ import { NetEngine } from "../../src/model/forward-backward.ts"
 import { openGraphSession } from "../../src/model/graph-session.ts"
 import { buildNet } from "../../src/model/nets.ts"
 import { GraphBuilder } from "../../src/model/onnx/builder.ts"
+import { AdamW } from "../../src/model/adamw.ts"
 import { DropoutMasks } from "../../src/model/forward-backward.ts"
 import { initWeights } from "../../src/model/nets.ts"
 import { Rng } from "../../src/model/rng.ts"
@@ -106,6 +107,43 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     expect([...native.grads.keys()]).toEqual([...node.grads.keys()])
     for (const [name, g] of native.grads) expect(g, name).toEqual(node.grads.get(name))
     expect([...native.grads.values()].some((g) => g.some((v) => v !== 0))).toBe(true)
+  })
+
+  const sizes = [["a", 5000], ["b", 3001], ["c", 2], ["d", 7]] as const
+  const f32 = (n: number) => new Float32Array(n)
+  const tensors = (seed: number, make: (n: number) => Float32Array): Map<string, Float32Array> => {
+    const rng = new Rng(seed, "t")
+    const m = new Map<string, Float32Array>()
+    for (const [name, n] of sizes) m.set(name, Float32Array.from(make(n), () => rng.next() * 2 - 1))
+    return m
+  }
+
+  it("AdamW: the native kernel (1 and 3 threads) gives the WebAssembly kernel's bits, step after step", () => {
+    // Large enough that every thread gets a share of each tensor, odd sizes for the cuts between them.
+    const big = (seed: number) => {
+      const m = tensors(seed, f32)
+      const rng = new Rng(seed, "big")
+      m.set("big", Float32Array.from({ length: 100_003 }, () => rng.next() * 2 - 1))
+      return m
+    }
+    const runs = [
+      new AdamW({ lr: 0.01, weightDecay: 0.01, native: false }),
+      new AdamW({ lr: 0.01, weightDecay: 0.01, threads: 1 }),
+      new AdamW({ lr: 0.01, weightDecay: 0.01, threads: 3 }),
+    ].map((opt) => ({ opt, w: big(1), g: big(2) }))
+    expect(runs.map((r) => r.opt.kernel)).toEqual(["webassembly", "native", "native"])
+    for (let step = 0; step < 4; step++) {
+      for (const r of runs) {
+        r.opt.update(r.w, r.g)
+        for (const [k, g] of r.g) g.set(big(10 + step).get(k)!)
+      }
+    }
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length)
+    for (const [k, w] of runs[0].w) {
+      expect(bits(runs[1].w.get(k)!), k).toEqual(bits(w))
+      expect(bits(runs[2].w.get(k)!), k).toEqual(bits(w))
+    }
+    expect(runs[0].w.get("big")![7]).not.toBe(big(1).get("big")![7])
   })
 
   it("says why it is unavailable and leaves onnxruntime-node to run the graphs", async () => {
