@@ -23,7 +23,8 @@ import {
 } from "./graphs.ts"
 import { openGraphSession, type Binding, type Feed, type Floats, type GraphSession } from "./graph-session.ts"
 import type { MaskSpec, Module, ParamSpec } from "./layers.ts"
-import type { Rng } from "./rng.ts"
+import type { MaskKernel, Rng } from "./rng.ts"
+import { nativeOrt } from "../native/ort-run.ts"
 
 export { onnxRuntime } from "./graph-session.ts"
 export type { Floats } from "./graph-session.ts"
@@ -213,10 +214,15 @@ export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng
  */
 export class DropoutMasks {
   private readonly bySize = new Map<number, FloatMap>()
+  private readonly kernel: MaskKernel | undefined
   constructor(
     private readonly specs: ReadonlyArray<MaskSpec>,
     private readonly elem: ElemType = "float32",
-  ) {}
+    options: { readonly native?: boolean } = {},
+  ) {
+    const native = options.native === false ? "not asked for" : nativeOrt()
+    this.kernel = typeof native === "string" ? undefined : native.fillMask
+  }
 
   draw(rows: number, rng: Rng): FloatMap {
     let masks = this.bySize.get(rows)
@@ -228,7 +234,7 @@ export class DropoutMasks {
     }
     for (const s of this.specs) {
       // Compare raw 32-bit draws against p * 2^32: the same decision as next() < p, without the division.
-      rng.fillMask(masks.get(s.name)!, s.width / s.groups, s.p * 4294967296, 1 / (1 - s.p))
+      rng.fillMask(masks.get(s.name)!, s.width / s.groups, s.p * 4294967296, 1 / (1 - s.p), this.kernel)
     }
     return masks
   }

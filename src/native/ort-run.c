@@ -15,6 +15,7 @@
  *   run(session, inputNames, inputArrays, inputDims, outputNames, outputArrays, outputDims) -> results
  *   release(session)
  *   adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)
+ *   fillMask(out, state, block, threshold, keep)
  * Arrays are Float32Array or Float64Array; dims are arrays of integers whose product is the array's length. An output
  * array must already have the output's shape (onnxruntime refuses one that does not), or be null: onnxruntime then
  * allocates that output and `results[i]` is { data, dims }, a copy (a caller's first run, to learn the shapes).
@@ -536,6 +537,77 @@ static napi_value adamw(napi_env e, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Dropout masks from mea's sfc32 stream (src/model/rng.ts, fillMask): for each run of `block` entries one 32-bit draw
+ * u, and the run is 0 where u < threshold (a threshold above 2^32 - 1: always), else `keep`. The same draws and values as the
+ * JS loop, which the stream's serial dependency held to ~2.8 ns an entry. `state` (4 x int32) is read and advanced.
+ */
+static napi_value fillMask(napi_env e, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return fail(e, "ort-run: fillMask(out, state, block, threshold, keep)");
+  napi_typedarray_type type, stateType;
+  size_t length, stateLength, offset;
+  void *out, *statePtr;
+  napi_value buffer;
+  uint32_t block;
+  double threshold, keep;
+  if (napi_get_typedarray_info(e, argv[0], &type, &length, &out, &buffer, &offset) != napi_ok ||
+      (type != napi_float32_array && type != napi_float64_array))
+    return fail(e, "ort-run: fillMask: out must be a Float32Array or Float64Array");
+  if (napi_get_typedarray_info(e, argv[1], &stateType, &stateLength, &statePtr, &buffer, &offset) != napi_ok ||
+      stateType != napi_int32_array || stateLength != 4)
+    return fail(e, "ort-run: fillMask: state must be an Int32Array of 4");
+  NAPI(napi_get_value_uint32(e, argv[2], &block));
+  NAPI(napi_get_value_double(e, argv[3], &threshold));
+  NAPI(napi_get_value_double(e, argv[4], &keep));
+  if (block == 0) return fail(e, "ort-run: fillMask: block must be at least 1");
+  uint32_t* st = (uint32_t*)statePtr;
+  uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
+  /* u < threshold for an integer u is u < ceil(threshold). */
+  const int all = threshold > 4294967295.0;
+  const double ceiled = ceil(threshold);
+  const uint32_t limit = ceiled >= 4294967295.0 ? 4294967295u : ceiled <= 0 ? 0 : (uint32_t)ceiled;
+  const float keep32 = (float)keep;
+#define SFC32_NEXT(t)      \
+  const uint32_t t = a + b + d; \
+  d += 1;                       \
+  a = b ^ (b >> 9);             \
+  b = c + (c << 3);             \
+  c = (c << 21) | (c >> 11);    \
+  c += t
+  if (type == napi_float32_array && block == 1 && !all) {
+    /* The common case (elementwise dropout) without a branch per entry: keep's bits or zero's, by a mask. */
+    uint32_t keepBits;
+    memcpy(&keepBits, &keep32, sizeof keepBits);
+    uint32_t* o = (uint32_t*)out;
+    for (size_t i = 0; i < length; i++) {
+      SFC32_NEXT(t);
+      o[i] = keepBits & (0u - (uint32_t)(t >= limit));
+    }
+  } else {
+    for (size_t start = 0; start < length; start += block) {
+      SFC32_NEXT(t);
+      const int zero = all || t < limit;
+      const size_t end = start + block < length ? start + block : length;
+      if (type == napi_float32_array) {
+        float* o = (float*)out;
+        for (size_t i = start; i < end; i++) o[i] = zero ? 0.0f : keep32;
+      } else {
+        double* o = (double*)out;
+        for (size_t i = start; i < end; i++) o[i] = zero ? 0.0 : keep;
+      }
+    }
+  }
+#undef SFC32_NEXT
+  st[0] = a;
+  st[1] = b;
+  st[2] = c;
+  st[3] = d;
+  return NULL;
+}
+
 static napi_value Init(napi_env e, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"init", NULL, init, NULL, NULL, NULL, napi_default, NULL},
@@ -543,6 +615,7 @@ static napi_value Init(napi_env e, napi_value exports) {
       {"run", NULL, run, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"fillMask", NULL, fillMask, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(e, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   return exports;

@@ -52,6 +52,8 @@ export interface NativeOrt {
     eps: number,
     threads: number,
   ) => void
+  /** Dropout masks from an sfc32 state (4 x int32, advanced), as Rng.fillMask draws them (src/model/rng.ts). */
+  readonly fillMask: (out: Floats, state: Int32Array, block: number, threshold: number, keep: number) => void
 }
 
 interface Binding extends Omit<NativeOrt, "version"> {
@@ -103,7 +105,7 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   const cc = options.cc ?? process.env.CC ?? "cc"
   // -ffp-contract=off: no fused multiply-add, so AdamW rounds exactly as the WebAssembly kernel does.
   const flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=ort_run", `-I${include}`]
-  const r = spawnSync(cc, [...flags, source, "-o", tmp, "-ldl", "-lpthread"], { encoding: "utf8" })
+  const r = spawnSync(cc, [...flags, source, "-o", tmp, "-ldl", "-lpthread", "-lm"], { encoding: "utf8" })
   if (r.error !== undefined || r.status !== 0) {
     fs.rmSync(tmp, { force: true })
     const why = r.error !== undefined ? r.error.message : (r.stderr || r.stdout).trim().split("\n").slice(0, 3).join("; ")
@@ -123,7 +125,7 @@ export const loadNativeOrt = (options: BuildOptions & { readonly off?: boolean }
     const file = buildBinding(projectRoot(), options)
     const binding = createRequire(file)(file) as Binding
     const version = binding.init(library, API_VERSION)
-    return { version, createSession: binding.createSession, run: binding.run, release: binding.release, adamw: binding.adamw }
+    return { version, createSession: binding.createSession, run: binding.run, release: binding.release, adamw: binding.adamw, fillMask: binding.fillMask }
   } catch (e) {
     return e instanceof Error ? e.message : String(e)
   }

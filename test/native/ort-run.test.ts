@@ -146,6 +146,34 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     expect(runs[0].w.get("big")![7]).not.toBe(big(1).get("big")![7])
   })
 
+  it("dropout masks: the native kernel draws the JS loop's values and leaves the stream where the loop does", () => {
+    const ort = nativeOrt()
+    if (typeof ort === "string") throw new Error(ort)
+    for (const [p, block, width, make] of [
+      [0.1, 1, 3072, f32],
+      [0.1, 96, 768, f32],
+      [0.5, 1, 7, (n: number) => new Float64Array(n)],
+      [1, 4, 16, f32],
+      [0.3, 5, 12, f32],
+    ] as const) {
+      const js = new Rng(9, "mask")
+      const native = new Rng(9, "mask")
+      for (let round = 0; round < 3; round++) {
+        const a = make(5 * width + (block === 1 ? 3 : 0))
+        const b = make(a.length)
+        js.fillMask(a, block, p * 4294967296, 1 / (1 - p))
+        native.fillMask(b, block, p * 4294967296, 1 / (1 - p), ort.fillMask)
+        expect(b, `p ${p}, block ${block}`).toEqual(a)
+      }
+      expect(native.u32()).toBe(js.u32())
+    }
+    // Not vacuous: a mask at p = 0.1 has zeros and kept entries.
+    const m = new Float32Array(1000)
+    new Rng(1).fillMask(m, 1, 0.1 * 4294967296, 1 / 0.9, ort.fillMask)
+    expect(m.filter((v) => v === 0).length).toBeGreaterThan(50)
+    expect(m.filter((v) => v === Math.fround(1 / 0.9)).length).toBeGreaterThan(800)
+  })
+
   it("says why it is unavailable and leaves onnxruntime-node to run the graphs", async () => {
     const off = loadNativeOrt({ off: true })
     expect(off).toBe("MEA_NATIVE_ORT=off")
