@@ -1,5 +1,6 @@
 /**
- * Training throughput: mea's engine (ONNX forward/backward graphs on onnxruntime, loss in JS, AdamW in WebAssembly) against
+ * Training throughput: mea's engine (ONNX forward/backward graphs on onnxruntime through mea's in-place binding, loss in
+ * JS, AdamW and dropout masks on the binding's native kernels; or their fallbacks where it cannot be built) against
  * PyTorch (Debian python3-torch) on the same work: the attention net, 3072 -> 384, batch 256, triplet loss plus the
  * v2 alignment regulariser, AdamW; random data; both on the same number of threads.
  *
@@ -25,8 +26,10 @@ interface Throughput {
   readonly median: number
 }
 
+let binding = ""
 const runMea = async (): Promise<Throughput> => {
   const step = await referenceStep(inDim, outDim, batch, threads)
+  binding = step.binding
   for (let i = 0; i < warmup; i++) await step.run()
   const times: Array<number> = []
   for (let i = 0; i < steps; i++) {
@@ -56,7 +59,7 @@ const runTorch = (): Throughput | undefined => {
 const show = (t: Throughput): string => `${t.mean.toFixed(1)} samples/s (median step: ${t.median.toFixed(1)} samples/s)`
 console.log(`attention net ${inDim}->${outDim}, batch ${batch}, ${steps} timed steps after ${warmup} warm-up, ${threads} threads`)
 const mea = await runMea()
-console.log(`mea (onnxruntime fwd/bwd graphs): ${show(mea)}`)
+console.log(`mea (onnxruntime fwd/bwd graphs, ${binding} binding): ${show(mea)}`)
 const torch = runTorch()
 if (torch !== undefined) {
   console.log(`PyTorch:                          ${show(torch)}`)
