@@ -8,6 +8,8 @@
  * Each op is named beside its encoding (WebAssembly core spec 2.0, section 5.4 and the SIMD opcodes of 5.4.8).
  */
 
+import type { AdamWKernel } from "../native/ort-run.ts"
+
 // Section ids, value types and opcodes used below.
 const SECTION = { type: 1, import: 2, function: 3, export: 7, code: 10 } as const
 const I32 = 0x7f
@@ -183,7 +185,7 @@ export class SimdArena {
    * One update of each tensor in `keys`: by `native` (mea's C kernel, the same bits on several threads) where given,
    * else by the WebAssembly kernel. The padding lanes past a tensor's length hold zeros in g, m and v, so they stay zero.
    */
-  update(keys: ReadonlyArray<string>, k: SimdStep, native?: { readonly kernel: NativeKernel; readonly threads: number }): void {
+  update(keys: ReadonlyArray<string>, k: SimdStep, native?: { readonly kernel: AdamWKernel; readonly threads: number }): void {
     // 1 - beta is taken in doubles and rounded once, as torch does (1 - 0.999 in float32 is off by 1.3e-5).
     const c1 = 1 - k.b1
     const c2 = 1 - k.b2
@@ -206,18 +208,3 @@ export class SimdArena {
     native.kernel(this.all, table, k.decay, k.b1, c1, k.b2, c2, k.stepSize, k.invBc2, k.eps, native.threads)
   }
 }
-
-/** The native AdamW kernel's signature (src/native/ort-run.ts). */
-export type NativeKernel = (
-  memory: Float32Array,
-  slots: Int32Array,
-  decay: number,
-  b1: number,
-  c1: number,
-  b2: number,
-  c2: number,
-  stepSize: number,
-  invBc2: number,
-  eps: number,
-  threads: number,
-) => void

@@ -7,8 +7,8 @@
  * views of that memory in their place, so that the next backward writes its gradients straight there. A map entry
  * later replaced by another array is copied in again. Float64 weights (gradient checks) take a JS loop in doubles.
  */
-import { nativeOrt } from "../native/ort-run.ts"
-import { SimdArena, type NativeKernel, type SimdStep } from "./adamw-simd.ts"
+import { nativeOrt, type AdamWKernel } from "../native/ort-run.ts"
+import { SimdArena, type SimdStep } from "./adamw-simd.ts"
 import type { FloatMap, Floats } from "./forward-backward.ts"
 
 export interface AdamWOptions {
@@ -43,7 +43,7 @@ export class AdamW {
   private readonly m = new Map<string, Float64Array>()
   private readonly v = new Map<string, Float64Array>()
   private step = 0
-  private readonly native: { readonly kernel: NativeKernel; readonly threads: number } | undefined
+  private readonly native: { readonly kernel: AdamWKernel; readonly threads: number } | undefined
   lr: number
   readonly weightDecay: number
   readonly beta1: number

@@ -39,22 +39,24 @@ export interface NativeOrt {
    * AdamW over the tensors of one float32 memory, bit for bit as src/model/adamw-simd.ts's kernel: `slots` holds, per
    * tensor, the byte offsets of its weights, gradients and two moments and its length.
    */
-  readonly adamw: (
-    memory: Float32Array,
-    slots: Int32Array,
-    decay: number,
-    b1: number,
-    c1: number,
-    b2: number,
-    c2: number,
-    stepSize: number,
-    invBc2: number,
-    eps: number,
-    threads: number,
-  ) => void
+  readonly adamw: AdamWKernel
   /** Dropout masks from an sfc32 state (4 x int32, advanced), as Rng.fillMask draws them (src/model/rng.ts). */
   readonly fillMask: (out: Floats, state: Int32Array, block: number, threshold: number, keep: number) => void
 }
+
+export type AdamWKernel = (
+  memory: Float32Array,
+  slots: Int32Array,
+  decay: number,
+  b1: number,
+  c1: number,
+  b2: number,
+  c2: number,
+  stepSize: number,
+  invBc2: number,
+  eps: number,
+  threads: number,
+) => void
 
 interface Binding extends Omit<NativeOrt, "version"> {
   readonly init: (library: string, apiVersion: number) => string
