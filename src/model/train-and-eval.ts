@@ -49,7 +49,7 @@ export const trainModel = (
   inputs: ReadonlyArray<DatasetInputs>,
   clusters: ReadonlyArray<ClusterAssignment> | undefined,
   s: TrainSettings,
-  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions },
+  env: { readonly outDir: string; readonly threads: number; readonly progress: Progress; readonly rows?: RowsOptions; readonly onStep?: () => void },
 ): Effect.Effect<Model, StageError> => {
   // Feature files opened below are closed however training ends.
   const sources: Array<RowSource> = []
@@ -145,7 +145,7 @@ export const trainModel = (
         sets,
         { source: validation.source, rows: validation.rows, truth: truthMatrix(validation.labels, sets[0].labels.length), k },
         s,
-        { config, threads: env.threads },
+        { config, threads: env.threads, ...(env.onStep === undefined ? {} : { onStep: env.onStep }) },
         (r) => void Queue.unsafeOffer(epochs, r),
       ),
     ).pipe(Effect.ensuring(Effect.zipRight(Queue.offer(epochs, null), Fiber.join(reporting))))

@@ -53,6 +53,8 @@ export interface ValidationSet {
 export interface TrainRun {
   readonly config: NetConfig
   readonly threads: number
+  /** Called after each training step (benchmarks time the steps apart from the epoch's set-up and validation). */
+  readonly onStep?: () => void
 }
 
 export const DEFAULT_SHUFFLE_WINDOW = 16
@@ -226,6 +228,21 @@ export const train = async (
     const prefetch = (step: ReadonlyArray<StepBatch> | undefined): void => {
       for (const b of step ?? []) sets[b.dataset].source.prefetch?.(fileRows(b))
     }
+    // A step's inputs and targets, kept per row count (the full batch and an epoch's last one): fresh 3 MB arrays every
+    // step cost page faults and garbage collections. Targets are sums, so they start from zero each step.
+    const kept = new Map<number, { x: Float32Array; pos: Float64Array; neg: Float64Array; group: Int32Array; cluster: Int32Array }>()
+    const stepBuffers = (rows: number) => {
+      const b = kept.get(rows)
+      if (b !== undefined) {
+        b.pos.fill(0)
+        b.neg.fill(0)
+        return b
+      }
+      if (kept.size >= 3) kept.delete(kept.keys().next().value as number)
+      const fresh = { x: new Float32Array(rows * run.config.in_dim), pos: new Float64Array(rows * dim), neg: new Float64Array(rows * dim), group: new Int32Array(rows), cluster: new Int32Array(rows) }
+      kept.set(rows, fresh)
+      return fresh
+    }
     const curves: Array<EpochRecord> = []
     let best: Weights | undefined
     let bestF1 = -Infinity
@@ -240,11 +257,7 @@ export const train = async (
       for (const [s, step] of plan.entries()) {
         const rows = step.reduce((n, b) => n + b.rows.length, 0)
         for (const b of step) await sets[b.dataset].source.ready?.(fileRows(b))
-        const x = new Float32Array(rows * run.config.in_dim)
-        const pos = new Float64Array(rows * dim)
-        const neg = new Float64Array(rows * dim)
-        const group = new Int32Array(rows)
-        const cluster = new Int32Array(rows)
+        const { x, pos, neg, group, cluster } = stepBuffers(rows)
         let r = 0
         for (const b of step) {
           const set = sets[b.dataset]
@@ -264,6 +277,7 @@ export const train = async (
         const reg = o.phase === "alignment" ? alignmentRegulariser(f.similarity, rows, cluster, o.regulariser, o.alpha) : undefined
         const grads = await engine.backward(weights, f, masks, Float32Array.from(t.dA), reg === undefined ? new Float32Array(rows * rows) : Float32Array.from(reg.dS))
         opt.update(weights, grads)
+        run.onStep?.()
         sumTriplet += t.loss
         sumReg += reg?.loss ?? 0
         sumLoss += t.loss + (reg?.loss ?? 0)
