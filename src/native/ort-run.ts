@@ -102,6 +102,15 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   const include = nodeIncludeDir()
   if (include === undefined) throw new Error("Node's headers (node_api.h) are not installed")
   fs.mkdirSync(outDir, { recursive: true })
+  // What a process killed while compiling left a while ago, and builds of earlier sources, go. (A process still
+  // running an earlier build keeps it: an unlinked shared library stays mapped.)
+  for (const old of fs.readdirSync(outDir)) {
+    const file = path.join(outDir, old)
+    const earlier = /^ort-run-[0-9a-f]{16}\.node$/.test(old) && file !== out
+    // A compile that finished meanwhile renamed its .tmp away: nothing to stat.
+    const age = old.endsWith(".tmp") ? Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) : 0
+    if (age > 60_000 || earlier) fs.rmSync(file, { force: true })
+  }
   // Built beside and renamed, so that concurrent first uses never load a half-written file.
   const tmp = `${out}.${process.pid}.tmp`
   const cc = options.cc ?? process.env.CC ?? "cc"

@@ -182,8 +182,15 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
       expect(() => buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toThrow(/no-such-cc could not compile ort-run\.c/)
       expect(loadNativeOrt({ outDir, cc: path.join(outDir, "no-such-cc") })).toMatch(/could not compile/)
       expect(fs.readdirSync(outDir)).toEqual([])
-      // A build lands under the hash of its source and is reused, not rebuilt.
+      // A build lands under the hash of its source and is reused, not rebuilt; it replaces builds of earlier sources
+      // and what a killed compile left a while ago, not a compile in progress.
+      const stale = path.join(outDir, "ort-run-0000000000000000.node")
+      const leftover = path.join(outDir, "ort-run-0000000000000000.node.123.tmp")
+      const running = path.join(outDir, "ort-run-1111111111111111.node.456.tmp")
+      for (const f of [stale, leftover, running]) fs.writeFileSync(f, "x")
+      fs.utimesSync(leftover, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000))
       const built = buildBinding(projectRoot(), { outDir })
+      expect(fs.readdirSync(outDir).sort()).toEqual([path.basename(built), path.basename(running)].sort())
       expect(path.basename(built)).toMatch(/^ort-run-[0-9a-f]{16}\.node$/)
       const mtime = fs.statSync(built).mtimeMs
       expect(buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toBe(built)
