@@ -8,7 +8,7 @@
  * Each op is named beside its encoding (WebAssembly core spec 2.0, section 5.4 and the SIMD opcodes of 5.4.8).
  */
 
-import type { AdamWKernel } from "../native/ort-run.ts"
+import type { AdamWKernel } from "../native/mea-native.ts"
 
 // Section ids, value types and opcodes used below.
 const SECTION = { type: 1, import: 2, function: 3, export: 7, code: 10 } as const

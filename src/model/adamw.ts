@@ -7,7 +7,7 @@
  * views of that memory in their place, so that the next backward writes its gradients straight there. A map entry
  * later replaced by another array is copied in again. Float64 weights (gradient checks) take a JS loop in doubles.
  */
-import { nativeOrt, type AdamWKernel } from "../native/ort-run.ts"
+import { meaNative, type AdamWKernel } from "../native/mea-native.ts"
 import { SimdArena, type SimdStep } from "./adamw-simd.ts"
 import type { FloatMap, Floats } from "./forward-backward.ts"
 
@@ -16,7 +16,7 @@ export interface AdamWOptions {
   readonly weightDecay: number
   /**
    * Threads for float32 updates, which run on mea's native kernel (the same bits as the WebAssembly one) where the
-   * in-place binding is built (src/native/ort-run.ts); default 1. `native: false` keeps the WebAssembly kernel.
+   * in-place binding is built (src/native/mea-native.ts); default 1. `native: false` keeps the WebAssembly kernel.
    */
   readonly threads?: number
   readonly native?: boolean
@@ -56,7 +56,7 @@ export class AdamW {
     this.beta1 = options.beta1 ?? 0.9
     this.beta2 = options.beta2 ?? 0.999
     this.eps = options.eps ?? 1e-8
-    const binding = options.native === false ? undefined : nativeOrt()
+    const binding = options.native === false ? undefined : meaNative()
     this.native = binding === undefined || typeof binding === "string" ? undefined : { kernel: binding.adamw, threads: Math.max(1, options.threads ?? 1) }
   }
 

@@ -24,7 +24,7 @@ import {
 import { openGraphSession, type Binding, type Feed, type Floats, type GraphSession } from "./graph-session.ts"
 import type { MaskSpec, Module, ParamSpec } from "./layers.ts"
 import type { MaskKernel, Rng } from "./rng.ts"
-import { nativeOrt } from "../native/ort-run.ts"
+import { meaNative } from "../native/mea-native.ts"
 
 export { onnxRuntime } from "./graph-session.ts"
 export type { Floats } from "./graph-session.ts"
@@ -220,7 +220,7 @@ export class DropoutMasks {
     private readonly elem: ElemType = "float32",
     options: { readonly native?: boolean } = {},
   ) {
-    const native = options.native === false ? "not asked for" : nativeOrt()
+    const native = options.native === false ? "not asked for" : meaNative()
     this.kernel = typeof native === "string" ? undefined : native.fillMask
   }
 

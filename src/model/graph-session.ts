@@ -1,11 +1,11 @@
 /**
  * One ONNX graph ready to run with its outputs written into the caller's arrays: through mea's in-place binding
- * (src/native/ort-run.ts) where it is available, else through onnxruntime-node, which writes the same arrays but also
+ * (src/native/mea-native.ts) where it is available, else through onnxruntime-node, which writes the same arrays but also
  * hands every output back in a new buffer (the copies a training step paid for before the binding). Both run the
  * same onnxruntime library with the same options, so they compute the same numbers.
  */
 import type * as Ort from "onnxruntime-node"
-import { nativeOrt } from "../native/ort-run.ts"
+import { meaNative } from "../native/mea-native.ts"
 import { lazyRequire } from "../util/lazy.ts"
 
 export type Floats = Float32Array | Float64Array
@@ -36,19 +36,19 @@ export type Binding = "auto" | "in-place" | "onnxruntime-node"
 
 /** Why the in-place binding is not used, when it is not (once per process, for the log). */
 export const inPlaceUnavailable = (): string | undefined => {
-  const n = nativeOrt()
+  const n = meaNative()
   return typeof n === "string" ? n : undefined
 }
 
 export const openGraphSession = async (model: Uint8Array, threads: number, binding: Binding = "auto"): Promise<GraphSession> => {
-  const native = binding === "onnxruntime-node" ? "not asked for" : nativeOrt()
+  const native = binding === "onnxruntime-node" ? "not asked for" : meaNative()
   if (typeof native !== "string") return nativeSession(model, threads)
   if (binding === "in-place") throw new Error(`the in-place onnxruntime binding is not available: ${native}`)
   return nodeSession(model, threads)
 }
 
 const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
-  const ort = nativeOrt()
+  const ort = meaNative()
   if (typeof ort === "string") throw new Error(ort)
   const s = ort.createSession(model, threads)
   let released = false
@@ -80,7 +80,7 @@ const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
   }
 }
 
-/** onnxruntime-node with the options the in-place binding sets (src/native/ort-run.c). */
+/** onnxruntime-node with the options the in-place binding sets (src/native/mea-native.c). */
 const nodeSession = async (model: Uint8Array, threads: number): Promise<GraphSession> => {
   const ort = onnxRuntime()
   const session = await ort.InferenceSession.create(model, {

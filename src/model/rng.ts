@@ -70,7 +70,7 @@ export class Rng {
   /**
    * Dropout in place: for each run of `block` entries, one draw; the run is 0 where the draw is below `threshold`, else
    * `keep`. The same draws, in the same order, as fillU32 over out.length / block values. `kernel` (mea's native
-   * one, src/native/ort-run.c) computes the same values about 3x faster.
+   * one, src/native/mea-native.c) computes the same values about 3x faster.
    */
   fillMask(out: Float32Array | Float64Array, block: number, threshold: number, keep: number, kernel?: MaskKernel): void {
     if (kernel !== undefined) {

@@ -1,8 +1,9 @@
 /**
- * The in-place onnxruntime binding (ort-run.c beside this file): compiled on first use with the machine's C compiler
- * into node_modules/.cache/mea-native/, under the hash of its source, and bound to the onnxruntime library that
- * onnxruntime-node ships. When it cannot be had (no compiler or Node headers, not Linux, MEA_NATIVE_ORT=off) it says
- * why once, and mea runs its graphs through onnxruntime-node instead: same library, same results, slower training.
+ * mea's native addon (mea-native.c beside this file): onnxruntime run in place, and training's AdamW, dropout-mask and
+ * column-statistics kernels. Compiled on first use with the machine's C compiler into node_modules/.cache/mea-native/,
+ * under the hash of its source, and bound to the onnxruntime library that onnxruntime-node ships. When it cannot be
+ * had (no compiler or Node headers, not Linux, MEA_NATIVE=off) it says why once, and mea runs its graphs through
+ * onnxruntime-node and its kernels in WebAssembly and JS instead: the same results, slower training.
  */
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
@@ -17,7 +18,7 @@ export type Floats = Float32Array | Float64Array
 /** An opaque session handle of the binding. */
 export type NativeSessionHandle = { readonly __brand: "NativeSessionHandle" }
 
-export interface NativeOrt {
+export interface MeaNative {
   /** onnxruntime's version string. */
   readonly version: string
   readonly createSession: (
@@ -42,6 +43,11 @@ export interface NativeOrt {
   readonly adamw: AdamWKernel
   /** Dropout masks from an sfc32 state (4 x int32, advanced), as Rng.fillMask draws them (src/model/rng.ts). */
   readonly fillMask: (out: Floats, state: Int32Array, block: number, threshold: number, keep: number) => void
+  /**
+   * One chunk of column statistics (src/model/standardise.ts): each column's mean and sum of squared deviations over
+   * `k` rows of `dim`; returns the index of the first non-finite value (rows in order), or -1.
+   */
+  readonly columnChunk: (rows: Float32Array, k: number, dim: number, mean: Float64Array, m2: Float64Array) => number
 }
 
 export type AdamWKernel = (
@@ -58,14 +64,14 @@ export type AdamWKernel = (
   threads: number,
 ) => void
 
-interface Binding extends Omit<NativeOrt, "version"> {
+interface Binding extends Omit<MeaNative, "version"> {
   readonly init: (library: string, apiVersion: number) => string
 }
 
 /** The C API version asked for: every function the binding uses exists since it, and newer libraries serve it. */
 const API_VERSION = 17
 
-const SOURCE = "ort-run.c"
+const SOURCE = "mea-native.c"
 
 /** Where Node's headers are: beside the node binary (official builds, nvm) or in the system's include folder. */
 const nodeIncludeDir = (): string | undefined =>
@@ -97,7 +103,7 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   const outDir = options.outDir ?? path.join(root, "node_modules", ".cache", "mea-native")
   const source = path.join(root, "src", "native", SOURCE)
   const text = fs.readFileSync(source)
-  const out = path.join(outDir, `ort-run-${createHash("sha256").update(text).digest("hex").slice(0, 16)}.node`)
+  const out = path.join(outDir, `mea-native-${createHash("sha256").update(text).digest("hex").slice(0, 16)}.node`)
   if (fs.existsSync(out)) return out
   const include = nodeIncludeDir()
   if (include === undefined) throw new Error("Node's headers (node_api.h) are not installed")
@@ -106,7 +112,7 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   // running an earlier build keeps it: an unlinked shared library stays mapped.)
   for (const old of fs.readdirSync(outDir)) {
     const file = path.join(outDir, old)
-    const earlier = /^ort-run-[0-9a-f]{16}\.node$/.test(old) && file !== out
+    const earlier = /^mea-native-[0-9a-f]{16}\.node$/.test(old) && file !== out
     // A compile that finished meanwhile renamed its .tmp away: nothing to stat.
     const age = old.endsWith(".tmp") ? Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) : 0
     if (age > 60_000 || earlier) fs.rmSync(file, { force: true })
@@ -115,7 +121,7 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
   const tmp = `${out}.${process.pid}.tmp`
   const cc = options.cc ?? process.env.CC ?? "cc"
   // -ffp-contract=off: no fused multiply-add, so AdamW rounds exactly as the WebAssembly kernel does.
-  const flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=ort_run", `-I${include}`]
+  const flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC", "-DNODE_GYP_MODULE_NAME=mea_native", `-I${include}`]
   const r = spawnSync(cc, [...flags, source, "-o", tmp, "-ldl", "-lpthread", "-lm"], { encoding: "utf8" })
   if (r.error !== undefined || r.status !== 0) {
     fs.rmSync(tmp, { force: true })
@@ -127,8 +133,8 @@ export const buildBinding = (root: string, options: BuildOptions = {}): string =
 }
 
 /** Builds (if needed) and loads the binding; a string says why it cannot be had. */
-export const loadNativeOrt = (options: BuildOptions & { readonly off?: boolean } = {}): NativeOrt | string => {
-  if (options.off === true) return "MEA_NATIVE_ORT=off"
+export const loadMeaNative = (options: BuildOptions & { readonly off?: boolean } = {}): MeaNative | string => {
+  if (options.off === true) return "MEA_NATIVE=off"
   if (process.platform !== "linux") return `the in-place binding is built for Linux only (this is ${process.platform})`
   try {
     const library = onnxruntimeLibrary()
@@ -136,11 +142,11 @@ export const loadNativeOrt = (options: BuildOptions & { readonly off?: boolean }
     const file = buildBinding(projectRoot(), options)
     const binding = createRequire(file)(file) as Binding
     const version = binding.init(library, API_VERSION)
-    return { version, createSession: binding.createSession, run: binding.run, release: binding.release, adamw: binding.adamw, fillMask: binding.fillMask }
+    return { version, createSession: binding.createSession, run: binding.run, release: binding.release, adamw: binding.adamw, fillMask: binding.fillMask, columnChunk: binding.columnChunk }
   } catch (e) {
     return e instanceof Error ? e.message : String(e)
   }
 }
 
 /** The binding, or why it is not available (decided once per process). */
-export const nativeOrt = lazy(() => loadNativeOrt({ off: process.env.MEA_NATIVE_ORT === "off" }))
+export const meaNative = lazy(() => loadMeaNative({ off: process.env.MEA_NATIVE === "off" }))

@@ -1,13 +1,15 @@
 /*
- * Runs onnxruntime sessions with every output written straight into the caller's typed arrays, and nothing more.
+ * mea's native addon: onnxruntime sessions run with every output written straight into the caller's typed arrays, and
+ * the few numeric kernels of training that a benchmark showed JS or WebAssembly could not run fast enough (AdamW,
+ * dropout masks, column statistics), each computing exactly the bits of the code it stands in for.
  *
- * Why it exists: onnxruntime-node's binding hands every output back in a new ArrayBuffer even when the caller gave one
+ * Why the onnxruntime part exists: onnxruntime-node's binding hands every output back in a new ArrayBuffer even when the caller gave one
  * to write into, so a training step paid for allocating, zero-filling, page-faulting and copying its 58 MB of
  * gradients and its saved activations, and for the garbage collections that memory brought (about 30 ms of a 180 ms
  * step on 2 cores; see bench/step.ts). This binding drives the very library onnxruntime-node ships, loaded from that
  * package at run time, through onnxruntime's C API: a table of function pointers that only grows at its end, so a
  * position in it never changes meaning. It needs no onnxruntime headers to build, only Node's node_api.h and a C
- * compiler. Where it cannot be built or loaded, mea uses onnxruntime-node (src/model/ort-runner.ts).
+ * compiler. Where it cannot be built or loaded, mea uses onnxruntime-node (src/model/graph-session.ts).
  *
  * JS interface, synchronous like onnxruntime-node's own run:
  *   init(libraryPath, apiVersion) -> onnxruntime's version string
@@ -16,6 +18,7 @@
  *   release(session)
  *   adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)
  *   fillMask(out, state, block, threshold, keep)
+ *   columnChunk(rows, k, dim, mean, m2) -> index of the first non-finite value, or -1
  * Arrays are Float32Array or Float64Array; dims are arrays of integers whose product is the array's length. An output
  * array must already have the output's shape (onnxruntime refuses one that does not), or be null: onnxruntime then
  * allocates that output and `results[i]` is { data, dims }, a copy (a caller's first run, to learn the shapes).
@@ -127,7 +130,7 @@ static int failed(napi_env e, OrtStatus* status, const char* what) {
 
 #define NAPI(call)                                                 \
   do {                                                             \
-    if ((call) != napi_ok) return fail(e, "ort-run: bad argument"); \
+    if ((call) != napi_ok) return fail(e, "mea-native: bad argument"); \
   } while (0)
 
 static napi_value init(napi_env e, napi_callback_info info) {
@@ -138,17 +141,17 @@ static napi_value init(napi_env e, napi_callback_info info) {
     char path[4096];
     size_t len;
     uint32_t apiVersion;
-    if (argc < 2) return fail(e, "ort-run: init(libraryPath, apiVersion)");
+    if (argc < 2) return fail(e, "mea-native: init(libraryPath, apiVersion)");
     NAPI(napi_get_value_string_utf8(e, argv[0], path, sizeof path, &len));
     NAPI(napi_get_value_uint32(e, argv[1], &apiVersion));
     /* The same file onnxruntime-node loaded is the same library in memory: one onnxruntime, one environment. */
     void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) return fail(e, dlerror());
     const OrtApiBase* (*getBase)(void) = (const OrtApiBase* (*)(void))dlsym(lib, "OrtGetApiBase");
-    if (getBase == NULL) return fail(e, "ort-run: the library exports no OrtGetApiBase");
+    if (getBase == NULL) return fail(e, "mea-native: the library exports no OrtGetApiBase");
     const OrtApiBase* base = getBase();
     const void* const* table = (const void* const*)base->GetApi(apiVersion);
-    if (table == NULL) return fail(e, "ort-run: the library does not offer that API version");
+    if (table == NULL) return fail(e, "mea-native: the library does not offer that API version");
     api = table;
     version = base->GetVersionString();
     /* An environment that already exists in the process (onnxruntime-node's) is returned, not created twice. */
@@ -201,8 +204,8 @@ static napi_value createSession(napi_env e, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
-  if (api == NULL) return fail(e, "ort-run: init() first");
-  if (argc < 2) return fail(e, "ort-run: createSession(modelBytes, threads)");
+  if (api == NULL) return fail(e, "mea-native: init() first");
+  if (argc < 2) return fail(e, "mea-native: createSession(modelBytes, threads)");
   void* bytes;
   size_t length;
   napi_typedarray_type type;
@@ -210,12 +213,12 @@ static napi_value createSession(napi_env e, napi_callback_info info) {
   size_t offset;
   int32_t threads;
   NAPI(napi_get_typedarray_info(e, argv[0], &type, &length, &bytes, &buffer, &offset));
-  if (type != napi_uint8_array) return fail(e, "ort-run: the model must be a Uint8Array");
+  if (type != napi_uint8_array) return fail(e, "mea-native: the model must be a Uint8Array");
   NAPI(napi_get_value_int32(e, argv[1], &threads));
 
   OrtSessionOptions* options;
   if (failed(e, FN(CreateSessionOptionsFn, CreateSessionOptions)(&options), "CreateSessionOptions")) return NULL;
-  /* The options onnxruntime-node is given for the same sessions (src/model/ort-runner.ts). */
+  /* The options onnxruntime-node is given for the same sessions (src/model/graph-session.ts). */
   OrtStatus* status = FN(SetIntFn, SetIntraOpNumThreads)(options, threads < 1 ? 1 : threads);
   if (status == NULL) status = FN(SetIntFn, SetInterOpNumThreads)(options, 1);
   if (status == NULL) status = FN(SetIntFn, SetSessionExecutionMode)(options, SEQUENTIAL);
@@ -229,14 +232,14 @@ static napi_value createSession(napi_env e, napi_callback_info info) {
   Session* s = (Session*)malloc(sizeof(Session));
   if (s == NULL) {
     FN(ReleaseFn, ReleaseSession)(session);
-    return fail(e, "ort-run: out of memory");
+    return fail(e, "mea-native: out of memory");
   }
   s->session = session;
   napi_value result, handle, inputs, outputs;
   NAPI(napi_create_object(e, &result));
   if (napi_create_external(e, s, finalizeSession, NULL, &handle) != napi_ok) {
     finalizeSession(e, s, NULL);
-    return fail(e, "ort-run: cannot wrap the session");
+    return fail(e, "mea-native: cannot wrap the session");
   }
   NAPI(napi_set_named_property(e, result, "session", handle));
   inputs = names(e, session, FN(CountFn, SessionGetInputCount), FN(NameFn, SessionGetInputName));
@@ -259,7 +262,7 @@ static napi_value release(napi_env e, napi_callback_info info) {
   napi_value argv[1];
   NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
   Session* s = argc < 1 ? NULL : sessionOf(e, argv[0]);
-  if (s == NULL) return fail(e, "ort-run: release(session)");
+  if (s == NULL) return fail(e, "mea-native: release(session)");
   if (s->session != NULL) FN(ReleaseFn, ReleaseSession)(s->session);
   s->session = NULL;
   return NULL;
@@ -294,14 +297,14 @@ static int readSide(napi_env e, napi_value jsNames, napi_value jsArrays, napi_va
   side->values = NULL;
   if (napi_get_array_length(e, jsNames, &n) != napi_ok || napi_get_array_length(e, jsArrays, &nArrays) != napi_ok ||
       napi_get_array_length(e, jsDims, &nDims) != napi_ok || n != nArrays || n != nDims) {
-    snprintf(message, sizeof message, "ort-run: %s: names, arrays and dims must be arrays of one length", what);
+    snprintf(message, sizeof message, "mea-native: %s: names, arrays and dims must be arrays of one length", what);
     napi_throw_type_error(e, NULL, message);
     return 0;
   }
   side->names = (char**)calloc(n == 0 ? 1 : n, sizeof(char*));
   side->values = (OrtValue**)calloc(n == 0 ? 1 : n, sizeof(OrtValue*));
   if (side->names == NULL || side->values == NULL) {
-    napi_throw_error(e, NULL, "ort-run: out of memory");
+    napi_throw_error(e, NULL, "mea-native: out of memory");
     return 0;
   }
   side->n = n;
@@ -313,28 +316,28 @@ static int readSide(napi_env e, napi_value jsNames, napi_value jsArrays, napi_va
     uint32_t rank;
     int64_t shape[MAX_RANK];
     if (napi_get_element(e, jsNames, i, &name) != napi_ok || napi_get_value_string_utf8(e, name, NULL, 0, &len) != napi_ok) {
-      snprintf(message, sizeof message, "ort-run: %s %u: the name must be a string", what, i);
+      snprintf(message, sizeof message, "mea-native: %s %u: the name must be a string", what, i);
       napi_throw_type_error(e, NULL, message);
       return 0;
     }
     side->names[i] = (char*)malloc(len + 1);
     if (side->names[i] == NULL) {
-      napi_throw_error(e, NULL, "ort-run: out of memory");
+      napi_throw_error(e, NULL, "mea-native: out of memory");
       return 0;
     }
     napi_get_value_string_utf8(e, name, side->names[i], len + 1, &len);
-    if (napi_get_element(e, jsArrays, i, &array) != napi_ok) return fail(e, "ort-run: bad argument") != NULL;
+    if (napi_get_element(e, jsArrays, i, &array) != napi_ok) return fail(e, "mea-native: bad argument") != NULL;
     napi_valuetype kind;
     if (allowNull && napi_typeof(e, array, &kind) == napi_ok && kind == napi_null) continue;
     if (
         napi_get_typedarray_info(e, array, &type, &elements, &data, &arrayBuffer, &byteOffset) != napi_ok ||
         (type != napi_float32_array && type != napi_float64_array)) {
-      snprintf(message, sizeof message, "ort-run: %s '%s': expected a Float32Array or Float64Array", what, side->names[i]);
+      snprintf(message, sizeof message, "mea-native: %s '%s': expected a Float32Array or Float64Array", what, side->names[i]);
       napi_throw_type_error(e, NULL, message);
       return 0;
     }
     if (napi_get_element(e, jsDims, i, &dims) != napi_ok || napi_get_array_length(e, dims, &rank) != napi_ok || rank > MAX_RANK) {
-      snprintf(message, sizeof message, "ort-run: %s '%s': dims must be an array of at most %d numbers", what, side->names[i], MAX_RANK);
+      snprintf(message, sizeof message, "mea-native: %s '%s': dims must be an array of at most %d numbers", what, side->names[i], MAX_RANK);
       napi_throw_type_error(e, NULL, message);
       return 0;
     }
@@ -343,7 +346,7 @@ static int readSide(napi_env e, napi_value jsNames, napi_value jsArrays, napi_va
       napi_value v;
       int64_t x;
       if (napi_get_element(e, dims, d, &v) != napi_ok || napi_get_value_int64(e, v, &x) != napi_ok || x < 0) {
-        snprintf(message, sizeof message, "ort-run: %s '%s': dims must be non-negative integers", what, side->names[i]);
+        snprintf(message, sizeof message, "mea-native: %s '%s': dims must be non-negative integers", what, side->names[i]);
         napi_throw_type_error(e, NULL, message);
         return 0;
       }
@@ -351,7 +354,7 @@ static int readSide(napi_env e, napi_value jsNames, napi_value jsArrays, napi_va
       product *= x;
     }
     if ((size_t)product != elements) {
-      snprintf(message, sizeof message, "ort-run: %s '%s': dims hold %lld elements, the array %zu", what, side->names[i],
+      snprintf(message, sizeof message, "mea-native: %s '%s': dims hold %lld elements, the array %zu", what, side->names[i],
                (long long)product, elements);
       napi_throw_range_error(e, NULL, message);
       return 0;
@@ -377,13 +380,13 @@ static napi_value copyOut(napi_env e, OrtValue* value, const char* name) {
   if (status == NULL) status = FN(GetDimensionsCountFn, GetDimensionsCount)(shapeInfo, &rank);
   if (status == NULL && rank > MAX_RANK) {
     FN(ReleaseFn, ReleaseTensorTypeAndShapeInfo)(shapeInfo);
-    return fail(e, "ort-run: an output has too many dimensions");
+    return fail(e, "mea-native: an output has too many dimensions");
   }
   if (status == NULL) status = FN(GetDimensionsFn, GetDimensions)(shapeInfo, dims, rank);
   FN(ReleaseFn, ReleaseTensorTypeAndShapeInfo)(shapeInfo);
   if (status == NULL) status = FN(GetMutableDataFn, GetTensorMutableData)(value, &data);
   if (failed(e, status, name)) return NULL;
-  if (elem != ELEM_FLOAT && elem != ELEM_DOUBLE) return fail(e, "ort-run: an output is neither float32 nor float64");
+  if (elem != ELEM_FLOAT && elem != ELEM_DOUBLE) return fail(e, "mea-native: an output is neither float32 nor float64");
   size_t count = 1;
   for (size_t d = 0; d < rank; d++) count *= (size_t)dims[d];
   size_t width = elem == ELEM_FLOAT ? 4 : 8;
@@ -420,10 +423,10 @@ static napi_value run(napi_env e, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
-  if (api == NULL) return fail(e, "ort-run: init() first");
+  if (api == NULL) return fail(e, "mea-native: init() first");
   Session* s = argc < 7 ? NULL : sessionOf(e, argv[0]);
-  if (s == NULL) return fail(e, "ort-run: run(session, inputNames, inputs, inputDims, outputNames, outputs, outputDims)");
-  if (s->session == NULL) return fail(e, "ort-run: the session was released");
+  if (s == NULL) return fail(e, "mea-native: run(session, inputNames, inputs, inputDims, outputNames, outputs, outputDims)");
+  if (s->session == NULL) return fail(e, "mea-native: the session was released");
   Side in = {0, NULL, NULL}, out = {0, NULL, NULL};
   napi_value results = NULL;
   int ok = readSide(e, argv[1], argv[2], argv[3], &in, "input", 0) && readSide(e, argv[4], argv[5], argv[6], &out, "output", 1);
@@ -435,7 +438,7 @@ static napi_value run(napi_env e, napi_callback_info info) {
                                           : FN(RunFn, Run)(s->session, NULL, (const char* const*)in.names,
                                                            (const OrtValue* const*)in.values, in.n, (const char* const*)out.names,
                                                            out.n, out.values);
-    if (allocated == NULL) napi_throw_error(e, NULL, "ort-run: out of memory");
+    if (allocated == NULL) napi_throw_error(e, NULL, "mea-native: out of memory");
     else if (!failed(e, status, "run")) results = collect(e, &out, allocated);
     free(allocated);
   }
@@ -498,16 +501,16 @@ static napi_value adamw(napi_env e, napi_callback_info info) {
   size_t argc = 11;
   napi_value argv[11];
   NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
-  if (argc < 11) return fail(e, "ort-run: adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)");
+  if (argc < 11) return fail(e, "mea-native: adamw(memory, slots, decay, b1, c1, b2, c2, stepSize, invBc2, eps, threads)");
   napi_typedarray_type type;
   size_t length, slotCount, offset;
   void *memory, *slots;
   napi_value buffer;
   if (napi_get_typedarray_info(e, argv[0], &type, &length, &memory, &buffer, &offset) != napi_ok || type != napi_float32_array)
-    return fail(e, "ort-run: adamw: memory must be a Float32Array");
+    return fail(e, "mea-native: adamw: memory must be a Float32Array");
   if (napi_get_typedarray_info(e, argv[1], &type, &slotCount, &slots, &buffer, &offset) != napi_ok || type != napi_int32_array ||
       slotCount % 5 != 0)
-    return fail(e, "ort-run: adamw: slots must be an Int32Array of (w, g, m, v byte offsets, length) per tensor");
+    return fail(e, "mea-native: adamw: slots must be an Int32Array of (w, g, m, v byte offsets, length) per tensor");
   double c[8];
   for (int i = 0; i < 8; i++) NAPI(napi_get_value_double(e, argv[2 + i], &c[i]));
   int32_t threads;
@@ -519,7 +522,7 @@ static napi_value adamw(napi_env e, napi_callback_info info) {
   for (size_t t = 0; t < slotCount / 5; t++) {
     size_t n = (size_t)s[5 * t + 4];
     for (int j = 0; j < 4; j++)
-      if (s[5 * t + j] < 0 || s[5 * t + j] % 4 != 0 || (size_t)s[5 * t + j] + n * 4 > bytes) return fail(e, "ort-run: adamw: a slot lies outside the memory");
+      if (s[5 * t + j] < 0 || s[5 * t + j] % 4 != 0 || (size_t)s[5 * t + j] + n * 4 > bytes) return fail(e, "mea-native: adamw: a slot lies outside the memory");
   }
   AdamWStep k = {(float)c[0], (float)c[1], (float)c[2], (float)c[3], (float)c[4], (float)c[5], (float)c[6], (float)c[7]};
   AdamWJob jobs[MAX_THREADS];
@@ -546,7 +549,7 @@ static napi_value fillMask(napi_env e, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
-  if (argc < 5) return fail(e, "ort-run: fillMask(out, state, block, threshold, keep)");
+  if (argc < 5) return fail(e, "mea-native: fillMask(out, state, block, threshold, keep)");
   napi_typedarray_type type, stateType;
   size_t length, stateLength, offset;
   void *out, *statePtr;
@@ -555,14 +558,14 @@ static napi_value fillMask(napi_env e, napi_callback_info info) {
   double threshold, keep;
   if (napi_get_typedarray_info(e, argv[0], &type, &length, &out, &buffer, &offset) != napi_ok ||
       (type != napi_float32_array && type != napi_float64_array))
-    return fail(e, "ort-run: fillMask: out must be a Float32Array or Float64Array");
+    return fail(e, "mea-native: fillMask: out must be a Float32Array or Float64Array");
   if (napi_get_typedarray_info(e, argv[1], &stateType, &stateLength, &statePtr, &buffer, &offset) != napi_ok ||
       stateType != napi_int32_array || stateLength != 4)
-    return fail(e, "ort-run: fillMask: state must be an Int32Array of 4");
+    return fail(e, "mea-native: fillMask: state must be an Int32Array of 4");
   NAPI(napi_get_value_uint32(e, argv[2], &block));
   NAPI(napi_get_value_double(e, argv[3], &threshold));
   NAPI(napi_get_value_double(e, argv[4], &keep));
-  if (block == 0) return fail(e, "ort-run: fillMask: block must be at least 1");
+  if (block == 0) return fail(e, "mea-native: fillMask: block must be at least 1");
   uint32_t* st = (uint32_t*)statePtr;
   uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
   /* u < threshold for an integer u is u < ceil(threshold). */
@@ -608,6 +611,64 @@ static napi_value fillMask(napi_env e, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * One chunk of src/model/standardise.ts's column statistics: `rows` holds k rows of dim float32 values; each column's
+ * mean and sum of squared deviations from it go into `mean` and `m2` (float64), with the JS loops' operations in their
+ * order (per column, rows summed first to last; (x - mean)^2 as a product), so the same bits, vectorised across
+ * columns. The JS loops ran at ~3 ns a value: 2.5 s of an 80k-segment training run.
+ */
+__attribute__((target_clones("avx2", "default"))) static long columnChunkRange(const float* restrict rows, size_t k, size_t dim,
+                                                                                double* restrict mean, double* restrict m2) {
+  for (size_t j = 0; j < dim; j++) mean[j] = 0, m2[j] = 0;
+  for (size_t r = 0; r < k; r++) {
+    const float* row = rows + r * dim;
+    /* An exponent of all ones is an infinity or a NaN: one OR over the row tells whether to look closer. */
+    uint32_t special = 0;
+    for (size_t j = 0; j < dim; j++) {
+      uint32_t bits;
+      memcpy(&bits, &row[j], sizeof bits);
+      special |= (bits & 0x7f800000u) == 0x7f800000u;
+    }
+    if (special) {
+      for (size_t j = 0; j < dim; j++)
+        if (!isfinite(row[j])) return (long)(r * dim + j);
+    }
+    for (size_t j = 0; j < dim; j++) mean[j] += (double)row[j];
+  }
+  for (size_t j = 0; j < dim; j++) mean[j] /= (double)k;
+  for (size_t r = 0; r < k; r++) {
+    const float* row = rows + r * dim;
+    for (size_t j = 0; j < dim; j++) {
+      const double d = (double)row[j] - mean[j];
+      m2[j] += d * d;
+    }
+  }
+  return -1;
+}
+
+static napi_value columnChunk(napi_env e, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  NAPI(napi_get_cb_info(e, info, &argc, argv, NULL, NULL));
+  if (argc < 5) return fail(e, "mea-native: columnChunk(rows, k, dim, mean, m2)");
+  napi_typedarray_type type;
+  size_t length, meanLength, m2Length, offset;
+  void *rows, *mean, *m2;
+  napi_value buffer;
+  uint32_t k, dim;
+  if (napi_get_typedarray_info(e, argv[0], &type, &length, &rows, &buffer, &offset) != napi_ok || type != napi_float32_array)
+    return fail(e, "mea-native: columnChunk: rows must be a Float32Array");
+  NAPI(napi_get_value_uint32(e, argv[1], &k));
+  NAPI(napi_get_value_uint32(e, argv[2], &dim));
+  if (napi_get_typedarray_info(e, argv[3], &type, &meanLength, &mean, &buffer, &offset) != napi_ok || type != napi_float64_array ||
+      napi_get_typedarray_info(e, argv[4], &type, &m2Length, &m2, &buffer, &offset) != napi_ok || type != napi_float64_array)
+    return fail(e, "mea-native: columnChunk: mean and m2 must be Float64Arrays");
+  if (k == 0 || (size_t)k * dim > length || meanLength < dim || m2Length < dim) return fail(e, "mea-native: columnChunk: sizes do not fit");
+  napi_value result;
+  NAPI(napi_create_int64(e, columnChunkRange((const float*)rows, k, dim, (double*)mean, (double*)m2), &result));
+  return result;
+}
+
 static napi_value Init(napi_env e, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"init", NULL, init, NULL, NULL, NULL, napi_default, NULL},
@@ -616,6 +677,7 @@ static napi_value Init(napi_env e, napi_value exports) {
       {"release", NULL, release, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, adamw, NULL, NULL, NULL, napi_default, NULL},
       {"fillMask", NULL, fillMask, NULL, NULL, NULL, napi_default, NULL},
+      {"columnChunk", NULL, columnChunk, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(e, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   return exports;

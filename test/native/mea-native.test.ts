@@ -1,5 +1,5 @@
 /**
- * The in-place onnxruntime binding (src/native/ort-run.c): outputs land in the caller's arrays and nothing else is
+ * The in-place onnxruntime binding (src/native/mea-native.c): outputs land in the caller's arrays and nothing else is
  * handed back; a training step through it computes bit for bit what onnxruntime-node computes; bad arguments are
  * errors that name the tensor, not crashes; and where it cannot be built, mea says why and trains through
  * onnxruntime-node. Needs a C compiler and Node's headers (the machine's `cc`); .ci/run sets MEA_REQUIRE_NATIVE=1.
@@ -13,11 +13,13 @@ import { NetEngine } from "../../src/model/forward-backward.ts"
 import { openGraphSession } from "../../src/model/graph-session.ts"
 import { buildNet } from "../../src/model/nets.ts"
 import { GraphBuilder } from "../../src/model/onnx/builder.ts"
+import { Either } from "effect"
 import { AdamW } from "../../src/model/adamw.ts"
+import { columnStatistics } from "../../src/model/standardise.ts"
 import { DropoutMasks } from "../../src/model/forward-backward.ts"
 import { initWeights } from "../../src/model/nets.ts"
 import { Rng } from "../../src/model/rng.ts"
-import { buildBinding, loadNativeOrt, nativeOrt } from "../../src/native/ort-run.ts"
+import { buildBinding, loadMeaNative, meaNative } from "../../src/native/mea-native.ts"
 import { projectRoot } from "../../src/util/project-root.ts"
 import { describeIfPresent } from "../support/requires.ts"
 
@@ -35,7 +37,7 @@ const twoOutputs = (): Uint8Array => {
 
 describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE", () => {
   it("builds and loads with onnxruntime-node's library", () => {
-    const ort = nativeOrt()
+    const ort = meaNative()
     if (typeof ort === "string") throw new Error(ort)
     expect(ort.version).toMatch(/^1\.\d+\.\d+/)
   })
@@ -72,7 +74,7 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     await expect(s.run([{ ...x, dims: [-3] }], [out(3)])).rejects.toThrow("dims must be non-negative integers")
     await s.release()
     await expect(s.run([x], [out(3)])).rejects.toThrow("released")
-    const ort = nativeOrt()
+    const ort = meaNative()
     if (typeof ort === "string") throw new Error(ort)
     expect(() => ort.createSession(Uint8Array.of(1, 2, 3), 1)).toThrow(/onnxruntime session: /)
   })
@@ -147,7 +149,7 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
   })
 
   it("dropout masks: the native kernel draws the JS loop's values and leaves the stream where the loop does", () => {
-    const ort = nativeOrt()
+    const ort = meaNative()
     if (typeof ort === "string") throw new Error(ort)
     for (const [p, block, width, make] of [
       [0.1, 1, 3072, f32],
@@ -174,24 +176,54 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     expect(m.filter((v) => v === Math.fround(1 / 0.9)).length).toBeGreaterThan(800)
   })
 
+  it("column statistics: the native kernel gives the JS loops' bits and names the same first non-finite value", () => {
+    const dim = 37
+    const n = 2500
+    const rng = new Rng(4, "stats")
+    // Columns far from zero and on different scales, where a careless sum would lose bits.
+    const data = Float32Array.from({ length: n * dim }, (_, i) => 1000 * (i % dim) + (rng.next() - 0.5) * (1 + (i % 5)))
+    const source = {
+      dim,
+      gather: (idx: ArrayLike<number>, out: Float32Array, offset = 0) => {
+        for (let k = 0; k < idx.length; k++) out.set(data.subarray(idx[k] * dim, (idx[k] + 1) * dim), (offset + k) * dim)
+      },
+      close: () => undefined,
+    }
+    const rows = Array.from({ length: n }, (_, i) => (i * 7) % n)
+    const stats = (native: boolean) => columnStatistics([{ name: "d", source, rows }], 300, undefined, { native })
+    const [c, js] = [stats(true), stats(false)]
+    if (Either.isLeft(c) || Either.isLeft(js)) throw new Error("statistics failed")
+    expect(c.right.mean).toEqual(js.right.mean)
+    expect(c.right.std).toEqual(js.right.std)
+    expect(js.right.std[3]).toBeGreaterThan(0.1)
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      data[1234 * dim + 5] = bad
+      data[1500 * dim + 2] = Number.NaN
+      const [a, b] = [stats(true), stats(false)]
+      if (Either.isRight(a) || Either.isRight(b)) throw new Error("a non-finite value went unnoticed")
+      expect(a.left.message).toBe(b.left.message)
+      expect(a.left.message).toContain(`feature row 1234, column 5 is ${bad}`)
+    }
+  })
+
   it("says why it is unavailable and leaves onnxruntime-node to run the graphs", async () => {
-    const off = loadNativeOrt({ off: true })
-    expect(off).toBe("MEA_NATIVE_ORT=off")
+    const off = loadMeaNative({ off: true })
+    expect(off).toBe("MEA_NATIVE=off")
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mea-native-"))
     try {
-      expect(() => buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toThrow(/no-such-cc could not compile ort-run\.c/)
-      expect(loadNativeOrt({ outDir, cc: path.join(outDir, "no-such-cc") })).toMatch(/could not compile/)
+      expect(() => buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toThrow(/no-such-cc could not compile mea-native\.c/)
+      expect(loadMeaNative({ outDir, cc: path.join(outDir, "no-such-cc") })).toMatch(/could not compile/)
       expect(fs.readdirSync(outDir)).toEqual([])
       // A build lands under the hash of its source and is reused, not rebuilt; it replaces builds of earlier sources
       // and what a killed compile left a while ago, not a compile in progress.
-      const stale = path.join(outDir, "ort-run-0000000000000000.node")
-      const leftover = path.join(outDir, "ort-run-0000000000000000.node.123.tmp")
-      const running = path.join(outDir, "ort-run-1111111111111111.node.456.tmp")
+      const stale = path.join(outDir, "mea-native-0000000000000000.node")
+      const leftover = path.join(outDir, "mea-native-0000000000000000.node.123.tmp")
+      const running = path.join(outDir, "mea-native-1111111111111111.node.456.tmp")
       for (const f of [stale, leftover, running]) fs.writeFileSync(f, "x")
       fs.utimesSync(leftover, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000))
       const built = buildBinding(projectRoot(), { outDir })
       expect(fs.readdirSync(outDir).sort()).toEqual([path.basename(built), path.basename(running)].sort())
-      expect(path.basename(built)).toMatch(/^ort-run-[0-9a-f]{16}\.node$/)
+      expect(path.basename(built)).toMatch(/^mea-native-[0-9a-f]{16}\.node$/)
       const mtime = fs.statSync(built).mtimeMs
       expect(buildBinding(projectRoot(), { outDir, cc: path.join(outDir, "no-such-cc") })).toBe(built)
       expect(fs.statSync(built).mtimeMs).toBe(mtime)
@@ -206,7 +238,7 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     await s.release()
   })
 
-  it("a process with MEA_NATIVE_ORT=off trains through onnxruntime-node", () => {
+  it("a process with MEA_NATIVE=off trains through onnxruntime-node", () => {
     const script = `import { NetEngine } from "./src/model/forward-backward.ts"; import { buildNet } from "./src/model/nets.ts";
 const net = buildNet({ net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 });
 const e = await NetEngine.create(net, 4, { threads: 1 });
@@ -214,9 +246,9 @@ console.log(e.binding); await e.release()
 await NetEngine.create(net, 4, { threads: 1, binding: "in-place" }).catch((err) => console.log(err.message))`
     const run = (env: NodeJS.ProcessEnv) =>
       spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: projectRoot(), env: { ...process.env, ...env }, encoding: "utf8" })
-    const off = run({ MEA_NATIVE_ORT: "off" })
+    const off = run({ MEA_NATIVE: "off" })
     expect(off.stderr).toBe("")
-    expect(off.stdout.trim().split("\n")).toEqual(["onnxruntime-node", "the in-place onnxruntime binding is not available: MEA_NATIVE_ORT=off"])
-    expect(run({ MEA_NATIVE_ORT: "" }).stdout.trim()).toBe("in-place")
+    expect(off.stdout.trim().split("\n")).toEqual(["onnxruntime-node", "the in-place onnxruntime binding is not available: MEA_NATIVE=off"])
+    expect(run({ MEA_NATIVE: "" }).stdout.trim()).toBe("in-place")
   })
 })
