@@ -238,6 +238,24 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     await s.release()
   })
 
+  it("the train stage gives the same model with and without the addon, and says when it goes without", () => {
+    const train = (native: string) => {
+      const r = spawnSync(process.execPath, ["--import", "tsx", path.join(projectRoot(), "test/native/train-child.ts")], {
+        cwd: projectRoot(),
+        env: { ...process.env, MEA_NATIVE: native },
+        encoding: "utf8",
+      })
+      if (r.status !== 0) throw new Error(r.stderr)
+      return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { notes: Array<string>; curves: Array<unknown>; files: Record<string, string> }
+    }
+    const [on, off] = [train(""), train("off")]
+    expect(off.files).toEqual(on.files)
+    expect(off.curves).toEqual(on.curves)
+    expect(Object.keys(on.files).length).toBeGreaterThan(0)
+    expect(on.notes.filter((n) => n.includes("onnxruntime-node"))).toEqual([])
+    expect(off.notes).toContain("train: onnxruntime runs through onnxruntime-node, which copies every output (the in-place binding is unavailable: MEA_NATIVE=off)")
+  }, 120_000)
+
   it("a process with MEA_NATIVE=off trains through onnxruntime-node", () => {
     const script = `import { NetEngine } from "./src/model/forward-backward.ts"; import { buildNet } from "./src/model/nets.ts";
 const net = buildNet({ net: "linear", in_dim: 4, out_dim: 2, hidden: 3, heads: 0, ff: 0, num_layers: 1, dropout: 0 });
