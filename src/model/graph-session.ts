@@ -56,22 +56,27 @@ const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
     binding: "in-place",
     inputNames: s.inputs,
     outputNames: s.outputs,
-    run: (inputs, into, allocate = []) => {
-      try {
-        const results = ort.run(
-          s.session,
-          inputs.map((f) => f.name),
-          inputs.map((f) => f.data),
-          inputs.map((f) => f.dims),
-          [...into.map((f) => f.name), ...allocate],
-          [...into.map((f) => f.data), ...allocate.map(() => null)],
-          [...into.map((f) => f.dims), ...allocate.map(() => [])],
-        )
-        return Promise.resolve(allocate.map((name, i) => ({ name, ...results[into.length + i]! })))
-      } catch (e) {
-        return Promise.reject(e)
-      }
-    },
+    // Each run waits for a turn of the event loop first, as onnxruntime-node's does: the run itself blocks the thread,
+    // and a training epoch of back-to-back runs must still let signals, timers, heartbeats and progress through.
+    run: (inputs, into, allocate = []) =>
+      new Promise((resolve, reject) =>
+        setImmediate(() => {
+          try {
+            const results = ort.run(
+              s.session,
+              inputs.map((f) => f.name),
+              inputs.map((f) => f.data),
+              inputs.map((f) => f.dims),
+              [...into.map((f) => f.name), ...allocate],
+              [...into.map((f) => f.data), ...allocate.map(() => null)],
+              [...into.map((f) => f.dims), ...allocate.map(() => [])],
+            )
+            resolve(allocate.map((name, i) => ({ name, ...results[into.length + i]! })))
+          } catch (e) {
+            reject(e)
+          }
+        }),
+      ),
     release: () => {
       if (!released) ort.release(s.session)
       released = true

@@ -55,6 +55,11 @@ describeIfPresent("in-place onnxruntime binding", missing, "MEA_REQUIRE_NATIVE",
     ])
     expect(back).toEqual([])
     expect([...plus]).toEqual([2, 3, 4])
+    // A run lets the event loop turn first (signals, timers and heartbeats get through a training epoch).
+    let turned = false
+    setImmediate(() => void (turned = true))
+    await s.run([{ name: "x", data: Float32Array.of(1, 2, 3), dims: [3] }], [{ name: "plus", data: plus, dims: [3] }])
+    expect(turned).toBe(true)
     expect([...twice]).toEqual([2, 4, 6])
     // A run that does not know an output's shape yet gets it allocated, with its dims.
     const learned = await s.run([{ name: "x", data: Float32Array.of(5, 6), dims: [2] }], [{ name: "plus", data: new Float32Array(2), dims: [2] }], ["twice"])
