@@ -5,7 +5,9 @@
  * Float32 weights (every training run) are updated by a WebAssembly SIMD kernel (adamw-simd.ts) in float32, as torch
  * does: on the first update, the weights and gradients are copied into the kernel's memory and the caller's maps get
  * views of that memory in their place, so that the next backward writes its gradients straight there. A map entry
- * later replaced by another array is copied in again. Float64 weights (gradient checks) take a JS loop in doubles.
+ * later replaced by another array is copied in again. Where mea's native addon is built, its C kernel updates that same
+ * memory instead, with the same float32 operations (the same bits), vectorised and on several threads. Float64
+ * weights (gradient checks) take a JS loop in doubles.
  */
 import { meaNative, type AdamWKernel } from "../native/mea-native.ts"
 import { SimdArena, type SimdStep } from "./adamw-simd.ts"
@@ -15,8 +17,8 @@ export interface AdamWOptions {
   readonly lr: number
   readonly weightDecay: number
   /**
-   * Threads for float32 updates, which run on mea's native kernel (the same bits as the WebAssembly one) where the
-   * in-place binding is built (src/native/mea-native.ts); default 1. `native: false` keeps the WebAssembly kernel.
+   * Threads for float32 updates, which run on mea's native kernel (the same bits as the WebAssembly one) where its
+   * native addon is built (src/native/mea-native.ts); default 1. `native: false` keeps the WebAssembly kernel.
    */
   readonly threads?: number
   readonly native?: boolean

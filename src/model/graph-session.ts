@@ -5,10 +5,10 @@
  * same onnxruntime library with the same options, so they compute the same numbers.
  */
 import type * as Ort from "onnxruntime-node"
-import { meaNative } from "../native/mea-native.ts"
+import { meaNative, type Floats } from "../native/mea-native.ts"
 import { lazyRequire } from "../util/lazy.ts"
 
-export type Floats = Float32Array | Float64Array
+export type { Floats }
 
 export const onnxRuntime = lazyRequire<typeof Ort>("onnxruntime-node")
 
@@ -48,9 +48,9 @@ export const openGraphSession = async (model: Uint8Array, threads: number, bindi
 }
 
 const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
-  const ort = meaNative()
-  if (typeof ort === "string") throw new Error(ort)
-  const s = ort.createSession(model, threads)
+  const addon = meaNative()
+  if (typeof addon === "string") throw new Error(addon)
+  const s = addon.createSession(model, threads)
   let released = false
   return {
     binding: "in-place",
@@ -62,7 +62,7 @@ const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
       new Promise((resolve, reject) =>
         setImmediate(() => {
           try {
-            const results = ort.run(
+            const results = addon.run(
               s.session,
               inputs.map((f) => f.name),
               inputs.map((f) => f.data),
@@ -78,7 +78,7 @@ const nativeSession = (model: Uint8Array, threads: number): GraphSession => {
         }),
       ),
     release: () => {
-      if (!released) ort.release(s.session)
+      if (!released) addon.release(s.session)
       released = true
       return Promise.resolve()
     },
