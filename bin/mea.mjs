@@ -36,6 +36,9 @@ const stale = () => {
  * source's length and its own flags, so the key is the bundle's content hash from its first line. A cache is written
  * at exit when missing or rejected (another Node or other V8 flags); where dist/ is read-only mea runs without one.
  */
+/** Runs longer than this (ms since the process started) write no code cache; see runBundle. */
+const codeCacheMaxRunMs = Number(process.env.MEA_CODE_CACHE_MAX_RUN_MS ?? 5000)
+
 const runBundle = () => {
   // Pure ASCII (bin/build.mjs sets charset ascii): latin1 skips UTF-8 decoding and makes a one-byte string.
   const source = fs.readFileSync(bundle, "latin1")
@@ -56,6 +59,11 @@ const runBundle = () => {
   })
   if (cachedData === undefined || script.cachedDataRejected) {
     process.once("exit", () => {
+      // Only a short run writes the cache. V8 flushes the bytecode of functions that have not run for a while, so a
+      // cache written at the end of a long run lacks the start-up code, and every later start compiles it again: a
+      // no-op demo rerun took 0.47-0.53 s with the cache its cold run wrote, 0.37 s with one a no-op wrote. The next
+      // short run of the subcommand writes it.
+      if (performance.now() > codeCacheMaxRunMs) return
       try {
         fs.mkdirSync(cacheDir, { recursive: true })
         // This command's cache of an earlier bundle or Node, and every cache of an earlier bundle, go.

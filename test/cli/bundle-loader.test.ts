@@ -61,6 +61,23 @@ describe("the bundle loader", () => {
     expect(cacheFiles(root)).toHaveLength(2)
   })
 
+  it("a long run writes no cache (V8 has flushed its start-up code by then); the next short run does", () => {
+    const root = makeRoot(main)
+    const slow = (...args: Array<string>) =>
+      spawnSync(process.execPath, [path.join(root, "bin", "mea.mjs"), ...args], {
+        cwd: root,
+        encoding: "utf8",
+        timeout: 60_000,
+        env: { ...process.env, MEA_CODE_CACHE_MAX_RUN_MS: "1" },
+      })
+    const long = slow("hello")
+    expect(long.status, long.stderr).toBe(0)
+    expect(long.stdout.trim()).toBe("hello function file:")
+    expect(cacheFiles(root)).toEqual([])
+    expect(mea(root, "hello").status).toBe(0)
+    expect(cacheFiles(root)).toHaveLength(1)
+  })
+
   it("a half-written cache a killed process left a while ago goes when a cache is next written; a fresh one stays", () => {
     const root = makeRoot(main)
     const dir = path.join(root, "dist", "v8-cache")
