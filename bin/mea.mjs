@@ -30,15 +30,16 @@ const stale = () => {
   }
 }
 
+/** Runs longer than this (ms since the process started) write no code cache; see runBundle. */
+const codeCacheMaxRunMs = Number(process.env.MEA_CODE_CACHE_MAX_RUN_MS ?? 5000)
+
 /**
  * Compiles and runs the CommonJS bundle with a V8 code cache, one per subcommand: a cache holds the functions that
  * had been compiled when it was written, and `run` compiles others than `--help`. V8 checks a cache only against the
  * source's length and its own flags, so the key is the bundle's content hash from its first line. A cache is written
- * at exit when missing or rejected (another Node or other V8 flags); where dist/ is read-only mea runs without one.
+ * at the exit of a short run when missing or rejected (another Node or other V8 flags); where dist/ is read-only mea
+ * runs without one.
  */
-/** Runs longer than this (ms since the process started) write no code cache; see runBundle. */
-const codeCacheMaxRunMs = Number(process.env.MEA_CODE_CACHE_MAX_RUN_MS ?? 5000)
-
 const runBundle = () => {
   // Pure ASCII (bin/build.mjs sets charset ascii): latin1 skips UTF-8 decoding and makes a one-byte string.
   const source = fs.readFileSync(bundle, "latin1")

@@ -16,8 +16,6 @@ import type * as Esbuild from "esbuild"
 import { createRequire } from "node:module"
 import { projectRoot } from "../util/project-root.ts"
 
-export { projectRoot }
-
 export interface TaskMessage<T> {
   readonly id: number
   readonly payload: T

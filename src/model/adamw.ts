@@ -9,7 +9,7 @@
  * memory instead, with the same float32 operations (the same bits), vectorised and on several threads. Float64
  * weights (gradient checks) take a JS loop in doubles.
  */
-import { meaNative, type AdamWKernel } from "../native/mea-native.ts"
+import { meaNativeIfWanted, type AdamWKernel } from "../native/mea-native.ts"
 import { SimdArena, type SimdStep } from "./adamw-simd.ts"
 import type { FloatMap, Floats } from "./forward-backward.ts"
 
@@ -58,8 +58,8 @@ export class AdamW {
     this.beta1 = options.beta1 ?? 0.9
     this.beta2 = options.beta2 ?? 0.999
     this.eps = options.eps ?? 1e-8
-    const binding = options.native === false ? undefined : meaNative()
-    this.native = binding === undefined || typeof binding === "string" ? undefined : { kernel: binding.adamw, threads: Math.max(1, options.threads ?? 1) }
+    const addon = meaNativeIfWanted(options.native)
+    this.native = addon === undefined ? undefined : { kernel: addon.adamw, threads: Math.max(1, options.threads ?? 1) }
   }
 
   /** Which kernel updates float32 weights. */

@@ -22,9 +22,10 @@ import {
   type TrainGraphs,
 } from "./graphs.ts"
 import { openGraphSession, type Binding, type Feed, type Floats, type GraphSession } from "./graph-session.ts"
+import { KeptBySize } from "./kept-by-size.ts"
 import type { MaskSpec, Module, ParamSpec } from "./layers.ts"
 import type { MaskKernel, Rng } from "./rng.ts"
-import { meaNative } from "../native/mea-native.ts"
+import { meaNativeIfWanted } from "../native/mea-native.ts"
 
 export { onnxRuntime } from "./graph-session.ts"
 export type { Floats } from "./graph-session.ts"
@@ -41,25 +42,6 @@ export interface ForwardResult {
 /** Output buffers of one graph for one batch size, reused by every run of that size. */
 type Fetches = ReadonlyArray<Feed>
 
-/** Batch sizes whose buffers are kept: the full batch, the epoch's last partial one, and a spare. */
-const KEPT_SIZES = 3
-
-class FetchCache {
-  private readonly bySize = new Map<number, Fetches>()
-  get(rows: number): Fetches | undefined {
-    const f = this.bySize.get(rows)
-    if (f !== undefined) {
-      this.bySize.delete(rows)
-      this.bySize.set(rows, f)
-    }
-    return f
-  }
-  set(rows: number, f: Fetches): void {
-    this.bySize.set(rows, f)
-    while (this.bySize.size > KEPT_SIZES) this.bySize.delete(this.bySize.keys().next().value as number)
-  }
-}
-
 const byName = (feeds: ReadonlyArray<Feed>, name: string): Feed => {
   const f = feeds.find((x) => x.name === name)
   if (f === undefined) throw new Error(`internal: no tensor ${name}`)
@@ -67,15 +49,15 @@ const byName = (feeds: ReadonlyArray<Feed>, name: string): Feed => {
 }
 
 export class NetEngine {
-  private readonly fwdFetches = new FetchCache()
-  private readonly inferFetches = new FetchCache()
+  private readonly fwdFetches = new KeptBySize<Fetches>()
+  private readonly inferFetches = new KeptBySize<Fetches>()
   /**
    * Gradient buffers do not depend on the batch size: one set for every step. backward returns this map itself, and
    * whoever holds it may replace an entry by another array of the same length (AdamW does, to keep gradients in its
    * WebAssembly memory): the next backward writes into whatever the map holds then.
    */
   private readonly grads: FloatMap = new Map()
-  private readonly dxFetches = new FetchCache()
+  private readonly dxFetches = new KeptBySize<Fetches>()
 
   private constructor(
     readonly params: ReadonlyArray<ParamSpec>,
@@ -120,7 +102,7 @@ export class NetEngine {
    * Runs `session` into the cached output buffers for `rows`; the first run of a size lets onnxruntime allocate, and
    * its output shapes size the buffers of every later run.
    */
-  private async runInto(session: GraphSession, cache: FetchCache, rows: number, feeds: ReadonlyArray<Feed>): Promise<Fetches> {
+  private async runInto(session: GraphSession, cache: KeptBySize<Fetches>, rows: number, feeds: ReadonlyArray<Feed>): Promise<Fetches> {
     const fetches = cache.get(rows)
     if (fetches !== undefined) {
       await session.run(feeds, fetches)
@@ -213,15 +195,14 @@ export const drawMasks = (specs: ReadonlyArray<MaskSpec>, rows: number, rng: Rng
  * count, which is all a training step needs (forward and backward of that step).
  */
 export class DropoutMasks {
-  private readonly bySize = new Map<number, FloatMap>()
+  private readonly bySize = new KeptBySize<FloatMap>()
   private readonly kernel: MaskKernel | undefined
   constructor(
     private readonly specs: ReadonlyArray<MaskSpec>,
     private readonly elem: ElemType = "float32",
     options: { readonly native?: boolean } = {},
   ) {
-    const native = options.native === false ? "not asked for" : meaNative()
-    this.kernel = typeof native === "string" ? undefined : native.fillMask
+    this.kernel = meaNativeIfWanted(options.native)?.fillMask
   }
 
   draw(rows: number, rng: Rng): FloatMap {
@@ -229,7 +210,6 @@ export class DropoutMasks {
     if (masks === undefined) {
       masks = new Map()
       for (const s of this.specs) masks.set(s.name, this.elem === "float32" ? new Float32Array(rows * s.width) : new Float64Array(rows * s.width))
-      if (this.bySize.size >= KEPT_SIZES) this.bySize.delete(this.bySize.keys().next().value as number)
       this.bySize.set(rows, masks)
     }
     for (const s of this.specs) {

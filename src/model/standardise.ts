@@ -9,7 +9,7 @@
  * their spread. The standard deviation is floored so a constant column maps to 0 rather than NaN.
  */
 import { Data, Either } from "effect"
-import { meaNative } from "../native/mea-native.ts"
+import { meaNativeIfWanted } from "../native/mea-native.ts"
 import type { RowSource } from "./rows.ts"
 
 export class StandardiseError extends Data.TaggedError("StandardiseError")<{ readonly message: string }> {}
@@ -67,8 +67,7 @@ export const columnStatistics = (
   floor = STD_FLOOR,
   options: { readonly native?: boolean } = {},
 ): Either.Either<Standardiser, StandardiseError> => {
-  const native = options.native === false ? "not asked for" : meaNative()
-  const kernel = typeof native === "string" ? undefined : native.columnChunk
+  const kernel = meaNativeIfWanted(options.native)?.columnChunk
   if (inputs.length === 0) return fail("standardisation: no rows to compute column statistics from")
   const dim = inputs[0].source.dim
   const mean = new Float64Array(dim)

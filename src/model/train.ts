@@ -17,6 +17,7 @@ import { Either } from "effect"
 import { AdamW } from "./adamw.ts"
 import { planEpoch, upsampledPool, type BlockShuffle, type StepBatch } from "./batching.ts"
 import { DropoutMasks, NetEngine, type FloatMap } from "./forward-backward.ts"
+import { KeptBySize } from "./kept-by-size.ts"
 import { alignmentRegulariser, tripletLoss } from "./loss.ts"
 import { classificationMetrics, topK } from "./metrics.ts"
 import { buildNet, initWeights, type NetConfig, type Weights } from "./nets.ts"
@@ -228,9 +229,8 @@ export const train = async (
     const prefetch = (step: ReadonlyArray<StepBatch> | undefined): void => {
       for (const b of step ?? []) sets[b.dataset].source.prefetch?.(fileRows(b))
     }
-    // A step's inputs and targets, kept per row count (the full batch and an epoch's last one): fresh 3 MB arrays every
-    // step cost page faults and garbage collections. Targets are sums, so they start from zero each step.
-    const kept = new Map<number, { x: Float32Array; pos: Float64Array; neg: Float64Array; group: Int32Array; cluster: Int32Array }>()
+    // A step's inputs and targets, kept per row count. Targets are sums, so they start from zero each step.
+    const kept = new KeptBySize<{ x: Float32Array; pos: Float64Array; neg: Float64Array; group: Int32Array; cluster: Int32Array }>()
     const stepBuffers = (rows: number) => {
       const b = kept.get(rows)
       if (b !== undefined) {
@@ -238,7 +238,6 @@ export const train = async (
         b.neg.fill(0)
         return b
       }
-      if (kept.size >= 3) kept.delete(kept.keys().next().value as number)
       const fresh = { x: new Float32Array(rows * run.config.in_dim), pos: new Float64Array(rows * dim), neg: new Float64Array(rows * dim), group: new Int32Array(rows), cluster: new Int32Array(rows) }
       kept.set(rows, fresh)
       return fresh

@@ -150,3 +150,9 @@ export const loadMeaNative = (options: BuildOptions & { readonly off?: boolean }
 
 /** The binding, or why it is not available (decided once per process). */
 export const meaNative = lazy(() => loadMeaNative({ off: process.env.MEA_NATIVE === "off" }))
+
+/** The addon where it is available and `wanted` (callers' `native: false` keeps their JS or WebAssembly kernels). */
+export const meaNativeIfWanted = (wanted: boolean | undefined = true): MeaNative | undefined => {
+  const addon = wanted === false ? undefined : meaNative()
+  return typeof addon === "string" ? undefined : addon
+}

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest"
 import { extractBatch, packBatch, type SegmentBatch } from "../../src/features/builtin-batch.ts"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { bundledWorker, projectRoot, WorkerPool } from "../../src/features/pool.ts"
+import { bundledWorker, WorkerPool } from "../../src/features/pool.ts"
+import { projectRoot } from "../../src/util/project-root.ts"
 import { lcg } from "./support.ts"
 
 const rand = lcg(5)
